@@ -1,0 +1,39 @@
+"""Enumerations stored in the database."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    """What a role may do; `Owner` and `Public` are pseudo-permissions checked per request."""
+
+    Authenticated = "Authenticated"
+    SuperAdmin = "SuperAdmin"
+    Owner = "Owner"
+    Public = "Public"
+    ReadSession = "ReadSession"
+    DeleteSession = "DeleteSession"
+    ImpersonateUser = "ImpersonateUser"
+    CreateUser = "CreateUser"
+    ReadUser = "ReadUser"
+    UpdateUser = "UpdateUser"
+    DeleteUser = "DeleteUser"
+    CreateChannel = "CreateChannel"
+    ReadChannel = "ReadChannel"
+    UpdateChannel = "UpdateChannel"
+    DeleteChannel = "DeleteChannel"
+    CreateRole = "CreateRole"
+    ReadRole = "ReadRole"
+    UpdateRole = "UpdateRole"
+    DeleteRole = "DeleteRole"
+    ReadOrder = "ReadOrder"
+    UpdateOrder = "UpdateOrder"
+
+
+PERMISSION_ORDER = {permission: index for index, permission in enumerate(Permission)}
+
+
+class SessionType(StrEnum):
+    ANONYMOUS = "anonymous"
+    AUTHENTICATED = "authenticated"

@@ -1,0 +1,198 @@
+"""Settings read once from the environment into an immutable object.
+
+Every variable of RUNNING.md is parsed here; a bad value raises SettingsError naming the
+variable and what it accepts, which the CLI prints as one line before exiting with code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+TOKEN_METHODS = ("cookie", "bearer")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdwy]?)$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_COOKIE_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot use."""
+
+    def __init__(self, variable: str, value: str, accepts: str) -> None:
+        super().__init__(f"{variable}={_redact(value)!r} is not valid: expected {accepts}")
+        self.variable = variable
+
+
+def _redact(value: str) -> str:
+    """Hide the credentials of a URL so an error line never prints a password."""
+    scheme, sep, rest = value.partition("://")
+    if sep and "@" in rest:
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return value
+
+
+def parse_duration(value: str) -> float:
+    """Seconds from '3600', '90s', '15m', '2h', '7d', '1w' or '1y'; raises ValueError."""
+    match = _DURATION.match(value.strip().lower())
+    if not match:
+        raise ValueError(value)
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError(value)
+    return seconds
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = "sqlite://data/sessions.sqlite3"
+    session_cache: str = "memory"
+    session_cache_size: int = 10000
+    session_duration: float = 31536000.0
+    session_cache_ttl: float = 300.0
+    session_cache_timeout_ms: int = 50
+    token_methods: tuple[str, ...] = TOKEN_METHODS
+    auth_token_header: str = "auth-token"
+    session_cookie_name: str = "session"
+    cookie_secure: bool = False
+    channel_token_header: str = "channel-token"
+    superadmin_identifier: str = "superadmin"
+    superadmin_password: str = "superadmin"
+    require_verification: bool = True
+    log_level: str = "info"
+
+    @property
+    def uses_cookie(self) -> bool:
+        return "cookie" in self.token_methods
+
+    @property
+    def uses_bearer(self) -> bool:
+        return "bearer" in self.token_methods
+
+    @property
+    def session_cache_timeout(self) -> float:
+        return self.session_cache_timeout_ms / 1000
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level.upper()]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        reader = _Reader(environ)
+        return cls(
+            host=reader.text("HOST", cls.host),
+            port=reader.integer("PORT", cls.port, low=0, high=65535),
+            database_url=reader.database_url("DATABASE_URL", cls.database_url),
+            session_cache=reader.cache_url("SESSION_CACHE", cls.session_cache),
+            session_cache_size=reader.integer("SESSION_CACHE_SIZE", cls.session_cache_size, low=1, high=10**8),
+            session_duration=reader.duration("SESSION_DURATION", "1y"),
+            session_cache_ttl=reader.duration("SESSION_CACHE_TTL", "300"),
+            session_cache_timeout_ms=reader.integer(
+                "SESSION_CACHE_TIMEOUT_MS", cls.session_cache_timeout_ms, low=1, high=60000
+            ),
+            token_methods=reader.token_methods("TOKEN_METHOD"),
+            auth_token_header=reader.pattern("AUTH_TOKEN_HEADER", cls.auth_token_header, _HEADER_NAME, "a header name"),
+            session_cookie_name=reader.pattern(
+                "SESSION_COOKIE_NAME", cls.session_cookie_name, _COOKIE_NAME, "a cookie name"
+            ),
+            cookie_secure=reader.boolean("COOKIE_SECURE", cls.cookie_secure),
+            channel_token_header=reader.pattern(
+                "CHANNEL_TOKEN_HEADER", cls.channel_token_header, _HEADER_NAME, "a header name"
+            ),
+            superadmin_identifier=reader.text("SUPERADMIN_IDENTIFIER", cls.superadmin_identifier),
+            superadmin_password=reader.text("SUPERADMIN_PASSWORD", cls.superadmin_password),
+            require_verification=reader.boolean("REQUIRE_VERIFICATION", cls.require_verification),
+            log_level=reader.choice("LOG_LEVEL", cls.log_level, LOG_LEVELS),
+        )
+
+
+class _Reader:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def _raw(self, name: str, default: str) -> str:
+        value = self._environ.get(name)
+        return default if value is None or value.strip() == "" else value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        return self._raw(name, default)
+
+    def pattern(self, name: str, default: str, pattern: re.Pattern[str], accepts: str) -> str:
+        value = self._raw(name, default)
+        if not pattern.match(value):
+            raise SettingsError(name, value, accepts)
+        return value
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        value = self._raw(name, str(default))
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(name, value, f"a whole number from {low} to {high}") from None
+        if not low <= number <= high:
+            raise SettingsError(name, value, f"a whole number from {low} to {high}")
+        return number
+
+    def duration(self, name: str, default: str) -> float:
+        value = self._raw(name, default)
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise SettingsError(name, value, "a positive number of seconds, or a number with s, m, h, d, w or y") from None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._raw(name, "true" if default else "false").lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise SettingsError(name, value, "true or false")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self._raw(name, default).lower()
+        if value not in choices:
+            raise SettingsError(name, value, "one of " + ", ".join(choices))
+        return value
+
+    def token_methods(self, name: str) -> tuple[str, ...]:
+        value = self._raw(name, ",".join(TOKEN_METHODS))
+        methods = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
+        if not methods or any(method not in TOKEN_METHODS for method in methods):
+            raise SettingsError(name, value, "cookie, bearer, or cookie,bearer")
+        return methods
+
+    def database_url(self, name: str, default: str) -> str:
+        value = self._raw(name, default)
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme == "sqlite" and len(value) > len("sqlite://"):
+            return value
+        if scheme in ("postgres", "postgresql", "asyncpg", "psycopg", "mysql"):
+            parts = urlsplit(value)
+            if parts.hostname and parts.path.strip("/"):
+                return value
+        raise SettingsError(name, value, "sqlite://PATH, postgres://user:pass@host:port/db or mysql://…")
+
+    def cache_url(self, name: str, default: str) -> str:
+        value = self._raw(name, default)
+        if value in ("memory", "noop"):
+            return value
+        parts = urlsplit(value)
+        if parts.scheme == "redis" and parts.hostname:
+            try:
+                parts.port  # noqa: B018 - validates the port
+                db = parts.path.strip("/")
+                if db and not db.isdigit():
+                    raise ValueError(db)
+            except ValueError:
+                raise SettingsError(name, value, "memory, noop or redis://host:port/db") from None
+            return value
+        raise SettingsError(name, value, "memory, noop or redis://host:port/db")
