@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from server.services.cached_session import CachedSession
+if TYPE_CHECKING:
+    from server.services.cached_session import CachedSession
 
 
 class SessionCacheStrategy(Protocol):

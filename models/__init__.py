@@ -1,0 +1,13 @@
+"""Persistence: the Tortoise models of the session service."""
+
+from __future__ import annotations
+
+from models.channel import Channel
+from models.enums import Permission, SessionType
+from models.order import Order, OrderLine
+from models.role import Role
+from models.session import Session
+from models.user import User
+
+__models__ = [Channel, Role, User, Order, OrderLine, Session]
+__all__ = ["Channel", "Order", "OrderLine", "Permission", "Role", "Session", "SessionType", "User"]

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from tortoise import fields
+
+from models.base import TimestampedModel
+from models.channel import Channel
+from models.enums import SessionType
+from models.order import Order
+from models.user import User
+
+
+class Session(TimestampedModel):
+    """Anonymous or authenticated session. Only the SHA-256 digest of its token is stored."""
+
+    token_hash = fields.CharField(max_length=64, unique=True)
+    type = fields.CharEnumField(SessionType, max_length=16)
+    expires = fields.DatetimeField()
+    #: refreshed at most about once a day, so idle anonymous sessions can be found
+    last_active_at = fields.DatetimeField()
+    invalidated = fields.BooleanField(default=False)
+    authentication_strategy = fields.CharField(max_length=64, null=True)
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", null=True, on_delete=fields.CASCADE
+    )
+    active_order: fields.ForeignKeyNullableRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="sessions", null=True, on_delete=fields.SET_NULL
+    )
+    active_channel: fields.ForeignKeyNullableRelation[Channel] = fields.ForeignKeyField(
+        "models.Channel", related_name="sessions", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "sessions"
+        indexes = (("expires",), ("type", "last_active_at"), ("user_id",), ("active_order_id",))

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import strawberry
+
+from models import Permission
+from schema.context import Info
+from schema.ids import parse_id, parse_ids
+from schema.inputs import CreateChannelInput, CreateRoleInput, CreateUserInput, UpdateRoleInput
+from schema.permissions import allow
+from schema.types import Channel, Role, User
+
+
+def _given(value: object) -> bool:
+    return value is not strawberry.UNSET and value is not None
+
+
+@strawberry.type
+class AdminMutations:
+    @strawberry.mutation(extensions=allow(Permission.CreateChannel))
+    async def create_channel(self, info: Info, input: CreateChannelInput) -> Channel:
+        token = input.token if _given(input.token) else None
+        return Channel.from_domain(await info.context.services.channels.create(input.code, token))
+
+    @strawberry.mutation(extensions=allow(Permission.CreateRole))
+    async def create_role(self, info: Info, input: CreateRoleInput) -> Role:
+        role = await info.context.services.roles.create(
+            code=input.code,
+            description=input.description if _given(input.description) else None,
+            permissions=input.permissions,
+            channel_ids=parse_ids(input.channel_ids, "Channel"),
+        )
+        return Role.from_domain(role)
+
+    @strawberry.mutation(extensions=allow(Permission.UpdateRole))
+    async def update_role(self, info: Info, input: UpdateRoleInput) -> Role:
+        role = await info.context.services.roles.update(
+            parse_id(input.id, "Role"),
+            description=input.description if _given(input.description) else None,
+            permissions=input.permissions if _given(input.permissions) else None,
+            channel_ids=parse_ids(input.channel_ids, "Channel") if _given(input.channel_ids) else None,  # type: ignore[arg-type]
+        )
+        return Role.from_domain(role)
+
+    @strawberry.mutation(extensions=allow(Permission.CreateUser))
+    async def create_user(self, info: Info, input: CreateUserInput) -> User:
+        user = await info.context.services.users.create(
+            identifier=input.identifier,
+            password=input.password if _given(input.password) else None,
+            verified=input.verified if _given(input.verified) else True,  # type: ignore[arg-type]
+            role_ids=parse_ids(input.role_ids, "Role") if _given(input.role_ids) else [],  # type: ignore[arg-type]
+        )
+        return User.from_domain(user)

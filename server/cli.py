@@ -1,0 +1,109 @@
+"""`python -m server [serve | migrate | clean-sessions | export-schema]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from server.settings import Settings, SettingsError
+
+EXIT_BAD_SETTINGS = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description="The session service.")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="serve the GraphQL API (the default)")
+    commands.add_parser("migrate", help="apply database migrations and exit")
+    clean = commands.add_parser("clean-sessions", help="delete expired and idle sessions until none are left")
+    clean.add_argument("--batch-size", type=_positive_int, default=1000)
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    if args.command == "export-schema":
+        return _export_schema(args.output)
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    logging.basicConfig(level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        return 0
+    if args.command == "clean-sessions":
+        removed = asyncio.run(_clean_sessions(settings, args.batch_size))
+        print(f"removed {removed} sessions")
+        return 0
+    return _serve(settings)
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 0 < number <= 100_000:
+        raise argparse.ArgumentTypeError("must be from 1 to 100000")
+    return number
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        server_header=False,
+    )
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    from server.database import close_database, open_database
+
+    await open_database(settings.database_url)
+    await close_database()
+
+
+async def _clean_sessions(settings: Settings, batch_size: int) -> int:
+    """Repeat batches until one comes back short, so the whole backlog is drained."""
+    from server.cache import build_session_cache
+    from server.database import close_database, open_database
+    from server.services.session import SessionService
+
+    await open_database(settings.database_url)
+    cache = build_session_cache(settings)
+    try:
+        sessions = SessionService(cache, settings)
+        total = 0
+        while True:
+            removed = await sessions.clean_expired_sessions(batch_size)
+            total += removed
+            if removed < batch_size:
+                return total
+    finally:
+        await cache.close()
+        await close_database()
+
+
+def _export_schema(output: Path | None) -> int:
+    from schema.schema import build_schema
+
+    sdl = build_schema().as_str() + "\n"
+    if output is None:
+        sys.stdout.write(sdl)
+    else:
+        output.write_text(sdl)
+    return 0

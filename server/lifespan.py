@@ -1,0 +1,35 @@
+"""The lifespan owns every resource: database, cache and services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypedDict
+
+from starlette.applications import Starlette
+
+from server.bootstrap import bootstrap
+from server.cache import build_session_cache
+from server.database import close_database, open_database
+from server.services import Services
+from server.settings import Settings
+
+
+class State(TypedDict):
+    services: Services
+    settings: Settings
+
+
+def make_lifespan(settings: Settings) -> Callable[[Starlette], AbstractAsyncContextManager[State]]:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        await open_database(settings.database_url)
+        cache = build_session_cache(settings)
+        try:
+            await bootstrap(settings)
+            yield {"services": Services.build(cache, settings), "settings": settings}
+        finally:
+            await cache.close()
+            await close_database()
+
+    return lifespan

@@ -1,0 +1,31 @@
+"""Errors the services raise for expected failures; each carries its public GraphQL code."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        # graphql-core copies `extensions` of the original error into the GraphQL error.
+        self.extensions = {"code": self.code}
+
+
+class ForbiddenError(ServiceError):
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str = "You are not currently authorized to perform this action") -> None:
+        super().__init__(message)
+
+
+class EntityNotFoundError(ServiceError):
+    code = "ENTITY_NOT_FOUND"
+
+    def __init__(self, entity: str, entity_id: object) -> None:
+        super().__init__(f"No {entity} with the id '{entity_id}' could be found")
+
+
+class UserInputError(ServiceError):
+    code = "BAD_USER_INPUT"

@@ -1,0 +1,66 @@
+"""Merging a guest's cart into a user's active order at login, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from models import Order, OrderLine, Session
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    active_order_id: int | None
+    #: token digests of the sessions that held the guest order and were deleted
+    deleted_session_hashes: list[str] = field(default_factory=list)
+
+
+async def merge_guest_order(guest_order_id: int | None, user_id: int, connection: BaseDBAsyncClient) -> MergeResult:
+    """Fold the guest order into the user's active order (guest quantity wins per variant).
+
+    With no active order the guest order becomes the user's. Either way the sessions holding the
+    guest order are deleted. Orders are locked (user's first, then the guest's) so that concurrent
+    logins with one cart merge it exactly once.
+    """
+    existing = (
+        await Order.filter(user_id=user_id, active=True)
+        .using_db(connection)
+        .select_for_update()
+        .order_by("-id")
+        .first()
+    )
+    guest = None
+    if guest_order_id is not None:
+        guest = (
+            await Order.filter(id=guest_order_id, user_id__isnull=True, active=True)
+            .using_db(connection)
+            .select_for_update()
+            .first()
+        )
+    if guest is None:
+        return MergeResult(existing.id if existing else None)
+
+    holders = Session.filter(active_order_id=guest.id).using_db(connection)
+    hashes: list[str] = await holders.values_list("token_hash", flat=True)
+    await holders.delete()
+    if existing is None:
+        await Order.filter(id=guest.id).using_db(connection).update(user_id=user_id, created_by_session_id=None)
+        return MergeResult(guest.id, hashes)
+
+    existing_lines = {
+        line.product_variant_id: line for line in await OrderLine.filter(order_id=existing.id).using_db(connection)
+    }
+    for line in await OrderLine.filter(order_id=guest.id).using_db(connection):
+        match = existing_lines.get(line.product_variant_id)
+        if match is None:
+            await OrderLine.create(
+                order_id=existing.id,
+                product_variant_id=line.product_variant_id,
+                quantity=line.quantity,
+                using_db=connection,
+            )
+        elif match.quantity != line.quantity:
+            await OrderLine.filter(id=match.id).using_db(connection).update(quantity=line.quantity)
+    await Order.filter(id=guest.id).using_db(connection).delete()
+    return MergeResult(existing.id, hashes)

@@ -1,0 +1,26 @@
+"""Argon2 password hashing, run in a worker thread so the event loop keeps serving."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+_hasher = PasswordHasher()
+#: Verified against when the user does not exist, so both failures cost the same time.
+_DUMMY_HASH = _hasher.hash("no such user: this hash only makes failures take equal time")
+
+
+async def hash_password(password: str) -> str:
+    return await anyio.to_thread.run_sync(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    return await anyio.to_thread.run_sync(_verify, password_hash, password)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,94 @@
+"""Roles: permissions granted on channels. Every change clears the session cache."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from models import Channel, Permission, Role
+from models.enums import PERMISSION_ORDER
+from server.services.errors import EntityNotFoundError, UserInputError
+from server.services.session import SessionService
+
+MAX_CODE_LENGTH = 64
+MAX_DESCRIPTION_LENGTH = 255
+
+
+class RoleService:
+    def __init__(self, sessions: SessionService) -> None:
+        self._sessions = sessions
+
+    async def find_one(self, role_id: int) -> Role | None:
+        return await Role.filter(id=role_id).prefetch_related("channels").first()
+
+    async def create(
+        self, code: str, description: str | None, permissions: Sequence[Permission], channel_ids: Sequence[int]
+    ) -> Role:
+        code = code.strip()
+        if not 0 < len(code) <= MAX_CODE_LENGTH:
+            raise UserInputError(f"code must be 1 to {MAX_CODE_LENGTH} characters")
+        description = self._checked_description(description or "")
+        channels = await self._channels(channel_ids)
+        if await Role.filter(code=code).exists():
+            raise UserInputError(f"a role with the code '{code}' already exists")
+        try:
+            async with in_transaction() as connection:
+                role = await Role.create(
+                    code=code, description=description, permissions=_normalised(permissions), using_db=connection
+                )
+                if channels:
+                    await role.channels.add(*channels, using_db=connection)
+        except IntegrityError:
+            raise UserInputError(f"a role with the code '{code}' already exists") from None
+        await self._sessions.clear_cache()
+        return await self._reloaded(role.id)
+
+    async def update(
+        self,
+        role_id: int,
+        description: str | None = None,
+        permissions: Sequence[Permission] | None = None,
+        channel_ids: Sequence[int] | None = None,
+    ) -> Role:
+        role = await Role.filter(id=role_id).first()
+        if role is None:
+            raise EntityNotFoundError("Role", role_id)
+        channels = None if channel_ids is None else await self._channels(channel_ids)
+        async with in_transaction() as connection:
+            if description is not None:
+                role.description = self._checked_description(description)
+            if permissions is not None:
+                role.permissions = _normalised(permissions)
+            await role.save(using_db=connection)
+            if channels is not None:
+                await role.channels.clear(using_db=connection)
+                if channels:
+                    await role.channels.add(*channels, using_db=connection)
+        await self._sessions.clear_cache()
+        return await self._reloaded(role.id)
+
+    async def _reloaded(self, role_id: int) -> Role:
+        role = await self.find_one(role_id)
+        assert role is not None
+        return role
+
+    @staticmethod
+    def _checked_description(description: str) -> str:
+        if len(description) > MAX_DESCRIPTION_LENGTH:
+            raise UserInputError(f"description must be at most {MAX_DESCRIPTION_LENGTH} characters")
+        return description
+
+    @staticmethod
+    async def _channels(channel_ids: Sequence[int]) -> list[Channel]:
+        wanted = set(channel_ids)
+        channels = await Channel.filter(id__in=wanted) if wanted else []
+        missing = wanted - {channel.id for channel in channels}
+        if missing:
+            raise EntityNotFoundError("Channel", min(missing))
+        return sorted(channels, key=lambda channel: channel.id)
+
+
+def _normalised(permissions: Sequence[Permission]) -> list[str]:
+    return [p.value for p in sorted(set(permissions), key=PERMISSION_ORDER.__getitem__)]

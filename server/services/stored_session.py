@@ -1,0 +1,106 @@
+"""Reading a session with its user's channel permissions in one database round trip."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from models import Session
+from models.enums import PERMISSION_ORDER, Permission, SessionType
+from server.services.cached_session import CachedSessionUser, UserChannelPermissions
+
+_FIELDS = (
+    "id",
+    "type",
+    "expires",
+    "last_active_at",
+    "invalidated",
+    "authentication_strategy",
+    "active_order_id",
+    "active_channel_id",
+    "user_id",
+)
+_RELATED = {
+    "user_identifier": "user__identifier",
+    "user_verified": "user__verified",
+    "role_permissions": "user__roles__permissions",
+    "channel_id": "user__roles__channels__id",
+    "channel_token": "user__roles__channels__token",
+    "channel_code": "user__roles__channels__code",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """A session row as the database holds it, with the user's permissions already folded per channel."""
+
+    id: int
+    token_hash: str
+    type: SessionType
+    expires: datetime
+    last_active_at: datetime
+    invalidated: bool
+    authentication_strategy: str | None
+    active_order_id: int | None
+    active_channel_id: int | None
+    user: CachedSessionUser | None
+
+
+async def load_stored_session(token_hash: str, using: BaseDBAsyncClient | None = None) -> StoredSession | None:
+    query = Session.filter(token_hash=token_hash)
+    if using is not None:
+        query = query.using_db(using)
+    rows: list[dict[str, Any]] = await query.values(*_FIELDS, **_RELATED)
+    if not rows:
+        return None
+    first = rows[0]
+    return StoredSession(
+        id=first["id"],
+        token_hash=token_hash,
+        type=SessionType(first["type"]),
+        expires=first["expires"],
+        last_active_at=first["last_active_at"],
+        invalidated=bool(first["invalidated"]),
+        authentication_strategy=first["authentication_strategy"],
+        active_order_id=first["active_order_id"],
+        active_channel_id=first["active_channel_id"],
+        user=_fold_user(rows),
+    )
+
+
+def _fold_user(rows: list[dict[str, Any]]) -> CachedSessionUser | None:
+    first = rows[0]
+    if first["user_id"] is None:
+        return None
+    channels: dict[int, tuple[str, str, set[Permission]]] = {}
+    for row in rows:
+        if row["channel_id"] is None:
+            continue
+        entry = channels.setdefault(row["channel_id"], (row["channel_token"], row["channel_code"], set()))
+        entry[2].update(_permissions(row["role_permissions"]))
+    return CachedSessionUser(
+        id=first["user_id"],
+        identifier=first["user_identifier"],
+        verified=bool(first["user_verified"]),
+        channel_permissions=tuple(
+            UserChannelPermissions(
+                id=channel_id,
+                token=token,
+                code=code,
+                permissions=tuple(sorted(permissions, key=PERMISSION_ORDER.__getitem__)),
+            )
+            for channel_id, (token, code, permissions) in sorted(channels.items())
+        ),
+    )
+
+
+def _permissions(raw: object) -> list[Permission]:
+    if isinstance(raw, str):  # some backends hand JSON columns back undecoded through values()
+        raw = json.loads(raw)
+    if not isinstance(raw, list):
+        return []
+    return [Permission(value) for value in raw if value in Permission.__members__]
