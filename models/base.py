@@ -13,5 +13,6 @@ class TimestampedModel(models.Model):
     class Meta:
         abstract = True
 
+
 # Model and field docstrings become SQL comments in migrations: keep semicolons and backticks out
 # of them, the SQLite migration runner splits statements on the first and chokes on the second.

@@ -15,7 +15,7 @@ class Role(TimestampedModel):
 
     code = fields.CharField(max_length=64, unique=True)
     description = fields.CharField(max_length=255, default="")
-    permissions: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    permissions: list[str] = fields.JSONField(default=list)
     channels: fields.ManyToManyRelation[Channel] = fields.ManyToManyField(
         "models.Channel", related_name="roles", through="role_channels"
     )

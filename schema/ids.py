@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from server.services.errors import EntityNotFoundError, UserInputError
 
 MAX_DATABASE_ID = 2**31 - 1
@@ -18,5 +20,5 @@ def parse_id(value: str, entity: str) -> int:
     return number
 
 
-def parse_ids(values: list[str], entity: str) -> list[int]:
+def parse_ids(values: Sequence[str], entity: str) -> list[int]:
     return [parse_id(value, entity) for value in values]

@@ -93,9 +93,7 @@ class NotVerifiedError(ErrorResult):
     pass
 
 
-LoginResult = Annotated[
-    CachedSession | InvalidCredentialsError | NotVerifiedError, strawberry.union("LoginResult")
-]
+LoginResult = Annotated[CachedSession | InvalidCredentialsError | NotVerifiedError, strawberry.union("LoginResult")]
 
 
 def login_result(outcome: auth.LoginOutcome) -> CachedSession | InvalidCredentialsError | NotVerifiedError:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from cross_web import HTTPException
 
 from schema.context import Context
 from server.services import Services

@@ -147,7 +147,8 @@ class _Reader:
         try:
             return parse_duration(value)
         except ValueError:
-            raise SettingsError(name, value, "a positive number of seconds, or a number with s, m, h, d, w or y") from None
+            accepts = "a positive number of seconds, or a number with s, m, h, d, w or y"
+            raise SettingsError(name, value, accepts) from None
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._raw(name, "true" if default else "false").lower()
@@ -188,7 +189,7 @@ class _Reader:
         parts = urlsplit(value)
         if parts.scheme == "redis" and parts.hostname:
             try:
-                parts.port  # noqa: B018 - validates the port
+                _ = parts.port  # raises ValueError when out of range
                 db = parts.path.strip("/")
                 if db and not db.isdigit():
                     raise ValueError(db)

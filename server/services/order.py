@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
@@ -86,17 +87,16 @@ class OrderService:
             return session.user is not None and session.user.id == order.user_id  # type: ignore[attr-defined]
         return order.created_by_session_id == session.id or session.active_order_id == order.id
 
-    async def _active_order_for_update(self, stored: Session, session: CachedSession, connection: object) -> Order:
+    async def _active_order_for_update(
+        self, stored: Session, session: CachedSession, connection: BaseDBAsyncClient
+    ) -> Order:
         if stored.active_order_id is not None:  # type: ignore[attr-defined]
-            order = await Order.filter(id=stored.active_order_id, active=True).using_db(connection).first()  # type: ignore[attr-defined, arg-type]
+            order = await Order.filter(id=stored.active_order_id, active=True).using_db(connection).first()  # type: ignore[attr-defined]
             if order is not None:
                 return order
         if session.user is not None:
             order = (
-                await Order.filter(user_id=session.user.id, active=True)
-                .using_db(connection)  # type: ignore[arg-type]
-                .order_by("-id")
-                .first()
+                await Order.filter(user_id=session.user.id, active=True).using_db(connection).order_by("-id").first()
             )
             if order is not None:
                 return order

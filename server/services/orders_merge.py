@@ -42,7 +42,7 @@ async def merge_guest_order(guest_order_id: int | None, user_id: int, connection
         return MergeResult(existing.id if existing else None)
 
     holders = Session.filter(active_order_id=guest.id).using_db(connection)
-    hashes: list[str] = await holders.values_list("token_hash", flat=True)
+    hashes = [str(value) for value in await holders.values_list("token_hash", flat=True)]
     await holders.delete()
     if existing is None:
         await Order.filter(id=guest.id).using_db(connection).update(user_id=user_id, created_by_session_id=None)

@@ -34,9 +34,7 @@ LAST_ACTIVE_RESOLUTION = timedelta(days=1)
 class SessionService:
     """Vendure's SessionService in Python: create, resolve, update and delete sessions."""
 
-    def __init__(
-        self, cache: SessionCacheStrategy, settings: Settings, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, cache: SessionCacheStrategy, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self._cache = cache
         self._duration = timedelta(seconds=settings.session_duration)
         self._cache_ttl = settings.session_cache_ttl
@@ -57,7 +55,7 @@ class SessionService:
             last_active_at=now,
             active_channel_id=channel_id,
         )
-        return await self._serialize_and_cache(token)
+        return await self._created(token)
 
     async def create_new_authenticated_session(
         self, ctx: RequestContext, user: User, authentication_strategy_name: str
@@ -86,7 +84,7 @@ class SessionService:
             )
             await User.filter(id=user.id).using_db(connection).update(last_login=now)
         await self._cache_delete_many(merge.deleted_session_hashes)
-        return await self._serialize_and_cache(token)
+        return await self._created(token)
 
     async def get_session_from_token(self, token: str) -> CachedSession | None:
         """The valid session named by `token`, from the cache while its copy is fresh, else the database."""
@@ -154,7 +152,7 @@ class SessionService:
         idle = Session.filter(
             type=SessionType.ANONYMOUS, active_order_id__isnull=True, last_active_at__lt=now - ANONYMOUS_IDLE_LIMIT
         )
-        rows: list[tuple[int, str]] = await expired.limit(batch_size).values_list("id", "token_hash")
+        rows = list(await expired.limit(batch_size).values_list("id", "token_hash"))
         if len(rows) < batch_size:
             rows += await idle.limit(batch_size - len(rows)).values_list("id", "token_hash")
         if not rows:
@@ -166,6 +164,12 @@ class SessionService:
     async def clear_cache(self) -> None:
         """Forget every cached session: called when a Channel or Role changes."""
         await self._cache_call(self._cache.clear(), None)
+
+    async def _created(self, token: str) -> CachedSession:
+        session = await self._serialize_and_cache(token)
+        if session is None:  # deleted between its creation and this read: only a concurrent delete does that
+            raise ForbiddenError()
+        return session
 
     async def _serialize_and_cache(self, token: str, key: str | None = None) -> CachedSession | None:
         key = key or token_digest(token)
@@ -194,7 +198,7 @@ class SessionService:
         if not changes:
             return stored
         await Session.filter(id=stored.id).update(**changes)
-        return replace(stored, **changes)
+        return replace(stored, expires=changes.get("expires", stored.expires), last_active_at=now)
 
     async def _update(self, session: CachedSession, **changes: int | None) -> CachedSession:
         key = token_digest(session.token)
@@ -205,7 +209,7 @@ class SessionService:
         return updated
 
     async def _delete_where(self, **conditions: int) -> int:
-        rows: list[str] = await Session.filter(**conditions).values_list("token_hash", flat=True)
+        rows = [str(value) for value in await Session.filter(**conditions).values_list("token_hash", flat=True)]
         if not rows:
             return 0
         deleted = await Session.filter(token_hash__in=rows).delete()
@@ -220,7 +224,7 @@ class SessionService:
         """Run one cache call; a failing cache is logged once per outage and the database answers."""
         try:
             result = await call
-        except Exception as error:  # noqa: BLE001 - the cache must never break a request
+        except Exception as error:
             if not self._cache_failing:
                 self._cache_failing = True
                 logger.warning("session cache unavailable, using the database: %s", type(error).__name__)
