@@ -7,8 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.types import ExecutionResult
 
 from schema.context import Context
+from schema.errors import with_default_codes
 from server.services import Services
 from server.settings import Settings
 
@@ -26,3 +29,8 @@ class SessionGraphQL(GraphQL[Context, None]):
         if channel is None:
             raise HTTPException(400, f"No channel matches the {self.settings.channel_token_header} header")
         return await Context.build(request, response, self.settings, services, channel)
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        if result.errors:
+            with_default_codes(result.errors)
+        return process_result(result)

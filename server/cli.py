@@ -13,6 +13,7 @@ from pathlib import Path
 from server.settings import Settings, SettingsError
 
 EXIT_BAD_SETTINGS = 2
+EXIT_NO_DATABASE = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve(settings)
 
 
+def _one_line(error: BaseException) -> str:
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
+
+
 def _positive_int(value: str) -> int:
     try:
         number = int(value)
@@ -58,6 +64,13 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
+
+    # Migrate before serving, so an unreachable database is one clear line rather than a traceback.
+    try:
+        asyncio.run(_migrate(settings))
+    except Exception as error:  # noqa: BLE001 - reported in one line, whatever failed
+        print(f"error: cannot open the database named by DATABASE_URL: {_one_line(error)}", file=sys.stderr)
+        return EXIT_NO_DATABASE
 
     uvicorn.run(
         create_app(settings),

@@ -6,6 +6,7 @@ variable and what it accepts, which the CLI prints as one line before exiting wi
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Mapping
@@ -18,6 +19,8 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 315
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdwy]?)$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _COOKIE_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$")
+_IDENTIFIER = re.compile(r"^.{1,255}$")  # users.identifier is a CharField(max_length=255)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -89,7 +92,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         reader = _Reader(environ)
         return cls(
-            host=reader.text("HOST", cls.host),
+            host=reader.host("HOST", cls.host),
             port=reader.integer("PORT", cls.port, low=0, high=65535),
             database_url=reader.database_url("DATABASE_URL", cls.database_url),
             session_cache=reader.cache_url("SESSION_CACHE", cls.session_cache),
@@ -108,8 +111,10 @@ class Settings:
             channel_token_header=reader.pattern(
                 "CHANNEL_TOKEN_HEADER", cls.channel_token_header, _HEADER_NAME, "a header name"
             ),
-            superadmin_identifier=reader.text("SUPERADMIN_IDENTIFIER", cls.superadmin_identifier),
-            superadmin_password=reader.text("SUPERADMIN_PASSWORD", cls.superadmin_password),
+            superadmin_identifier=reader.pattern(
+                "SUPERADMIN_IDENTIFIER", cls.superadmin_identifier, _IDENTIFIER, "at most 255 characters"
+            ),
+            superadmin_password=reader.secret("SUPERADMIN_PASSWORD", cls.superadmin_password),
             require_verification=reader.boolean("REQUIRE_VERIFICATION", cls.require_verification),
             log_level=reader.choice("LOG_LEVEL", cls.log_level, LOG_LEVELS),
         )
@@ -125,6 +130,24 @@ class _Reader:
 
     def text(self, name: str, default: str) -> str:
         return self._raw(name, default)
+
+    def host(self, name: str, default: str) -> str:
+        value = self._raw(name, default)
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not _HOST_NAME.match(value):
+                raise SettingsError(name, value, "a host name or an IP address, without scheme or port") from None
+        return value
+
+    def secret(self, name: str, default: str) -> str:
+        """Taken as it is: spaces may belong to a password, and a blank one is refused, not defaulted."""
+        value = self._environ.get(name)
+        if value is None or value == "":
+            return default
+        if not value.strip():
+            raise SettingsError(name, "", "a password that is not only white space")
+        return value
 
     def pattern(self, name: str, default: str, pattern: re.Pattern[str], accepts: str) -> str:
         value = self._raw(name, default)
@@ -176,11 +199,11 @@ class _Reader:
         scheme = value.split("://", 1)[0] if "://" in value else ""
         if scheme == "sqlite" and len(value) > len("sqlite://"):
             return value
-        if scheme in ("postgres", "postgresql", "asyncpg", "psycopg", "mysql"):
+        if scheme in ("postgres", "postgresql", "asyncpg"):
             parts = urlsplit(value)
             if parts.hostname and parts.path.strip("/"):
                 return value
-        raise SettingsError(name, value, "sqlite://PATH, postgres://user:pass@host:port/db or mysql://…")
+        raise SettingsError(name, value, "sqlite://PATH or postgres://user:pass@host:port/db")
 
     def cache_url(self, name: str, default: str) -> str:
         value = self._raw(name, default)

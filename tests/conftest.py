@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from argon2 import PasswordHasher
 from asgi_lifespan import LifespanManager
 from tortoise.context import TortoiseContext, tortoise_test_context
 
@@ -23,9 +24,20 @@ from tests.graphql import GraphQLClient
 SettingsFactory = Callable[..., Settings]
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 with minimal costs in-process: the same code path, milliseconds instead of ~0.5 s a hash.
+
+    Servers started as subprocesses (end-to-end tests) keep the production costs.
+    """
+    monkeypatch.setattr(
+        "server.services.passwords._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> SettingsFactory:
-    """Settings for a test: its own SQLite file, the in-process cache, fast password hashing defaults."""
+    """Settings for a test: its own SQLite file and the in-process cache."""
 
     def factory(**overrides: Any) -> Settings:
         values: dict[str, Any] = {"database_url": f"sqlite://{tmp_path / 'sessions.sqlite3'}"}

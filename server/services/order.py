@@ -6,7 +6,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import Order, OrderLine, Session
+from models import Order, OrderLine, Session, User
 from server.services.cached_session import CachedSession
 from server.services.errors import EntityNotFoundError, ForbiddenError, UserInputError
 from server.services.session import SessionService
@@ -48,6 +48,9 @@ class OrderService:
             if stored is None:
                 raise ForbiddenError()
             order = await self._active_order_for_update(stored, session, connection)
+            if stored.active_order_id != order.id:  # type: ignore[attr-defined]
+                # Record the cart on the locked row before the lock is released, or a concurrent add makes another.
+                await Session.filter(id=stored.id).using_db(connection).update(active_order_id=order.id)
             line = (
                 await OrderLine.filter(order_id=order.id, product_variant_id=product_variant_id)
                 .using_db(connection)
@@ -95,6 +98,8 @@ class OrderService:
             if order is not None:
                 return order
         if session.user is not None:
+            # The user's row lock makes concurrent first adds from two of their sessions share one cart.
+            await User.filter(id=session.user.id).using_db(connection).select_for_update().only("id")
             order = (
                 await Order.filter(user_id=session.user.id, active=True).using_db(connection).order_by("-id").first()
             )

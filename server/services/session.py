@@ -69,7 +69,8 @@ class SessionService:
         now = self._now()
         guest_order_id = ctx.session.active_order_id if ctx.session else None
         async with in_transaction() as connection:
-            await User.filter(id=user.id).using_db(connection).select_for_update().values_list("id", flat=True)
+            # Not values_list(): Tortoise 1.1 drops FOR UPDATE from it, and the user row would go unlocked.
+            await User.filter(id=user.id).using_db(connection).select_for_update().only("id")
             merge = await merge_guest_order(guest_order_id, user.id, connection)
             await Session.create(
                 token_hash=token_digest(token),
@@ -149,8 +150,13 @@ class SessionService:
         """Delete at most `batch_size` expired sessions and idle anonymous ones without an order."""
         now = self._now()
         expired = Session.filter(expires__lte=now)
+        # `expires__gt` keeps the two sets disjoint: an expired idle session fetched twice would shorten
+        # the batch, and a short batch tells the clean loop the backlog is drained.
         idle = Session.filter(
-            type=SessionType.ANONYMOUS, active_order_id__isnull=True, last_active_at__lt=now - ANONYMOUS_IDLE_LIMIT
+            type=SessionType.ANONYMOUS,
+            active_order_id__isnull=True,
+            last_active_at__lt=now - ANONYMOUS_IDLE_LIMIT,
+            expires__gt=now,
         )
         rows = list(await expired.limit(batch_size).values_list("id", "token_hash"))
         if len(rows) < batch_size:
@@ -202,7 +208,7 @@ class SessionService:
 
     async def _update(self, session: CachedSession, **changes: int | None) -> CachedSession:
         key = token_digest(session.token)
-        await Session.filter(token_hash=key).update(**changes)
+        await Session.filter(token_hash=key, invalidated=False, expires__gt=self._now()).update(**changes)
         updated = await self._serialize_and_cache(session.token, key)
         if updated is None:
             raise ForbiddenError()

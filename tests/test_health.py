@@ -1,0 +1,86 @@
+"""GET /health through the real app: 200 while the database answers, 503 once it does not."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from server.settings import Settings
+from tests.conftest import SettingsFactory, services_required
+from tests.graphql import GraphQLClient
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+async def test_health_answers_ok_while_the_database_is_reachable(client: GraphQLClient) -> None:
+    response = await client.http.get("/health")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["status"] == "ok"
+
+
+async def test_health_accepts_only_get(client: GraphQLClient) -> None:
+    response = await client.http.post("/health")
+    assert response.status_code == 405
+
+
+async def test_health_answers_503_once_the_connections_are_gone(client: GraphQLClient) -> None:
+    assert (await client.http.get("/health")).status_code == 200
+    # What the service sees when its database goes away under it: no usable connection.
+    await Tortoise.close_connections()
+    response = await client.http.get("/health")
+    assert response.status_code == 503
+    assert response.json()["status"] != "ok"
+
+
+@pytest_asyncio.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, uniquely named PostgreSQL database, force-dropped afterwards."""
+    admin_url = TEST_DATABASE_URL.replace("postgres://", "postgresql://", 1)
+    try:
+        admin = await asyncpg.connect(admin_url, timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        if services_required():
+            pytest.fail(f"PostgreSQL at {TEST_DATABASE_URL} is unreachable and REQUIRE_SERVICES=1: {error}")
+        pytest.skip(f"PostgreSQL at {TEST_DATABASE_URL} is unreachable: {error}")
+    name = f"health_{secrets.token_hex(6)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    # Tortoise caches INSERT statements per connection name ("default"), not per dialect: a SQLite
+    # app started earlier in this process would hand its `?` placeholders to asyncpg.
+    EXECUTOR_CACHE.clear()
+    try:
+        yield urlunsplit(urlsplit(TEST_DATABASE_URL)._replace(path=f"/{name}"))
+    finally:
+        EXECUTOR_CACHE.clear()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def _drop_database(url: str) -> None:
+    admin = await asyncpg.connect(TEST_DATABASE_URL.replace("postgres://", "postgresql://", 1), timeout=5)
+    try:
+        await admin.execute(f'DROP DATABASE "{urlsplit(url).path.strip("/")}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def test_health_answers_503_when_the_postgres_database_is_dropped(
+    make_client: Callable[[Settings], Any], make_settings: SettingsFactory, postgres_url: str
+) -> None:
+    client: GraphQLClient = await make_client(make_settings(database_url=postgres_url))
+    assert (await client.http.get("/health")).status_code == 200
+
+    await _drop_database(postgres_url)
+
+    response = await client.http.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "unreachable"}

@@ -1,0 +1,222 @@
+"""Settings.from_env: the documented defaults of RUNNING.md, every variable parsed, bad values named."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.settings import Settings, SettingsError
+
+RUNNING_MD = Path(__file__).resolve().parents[2] / "shared/contract/RUNNING.md"
+
+DEFAULTS = Settings(
+    host="127.0.0.1",
+    port=8000,
+    database_url="sqlite://data/sessions.sqlite3",
+    session_cache="memory",
+    session_cache_size=10000,
+    session_duration=31536000.0,
+    session_cache_ttl=300.0,
+    session_cache_timeout_ms=50,
+    token_methods=("cookie", "bearer"),
+    auth_token_header="auth-token",
+    session_cookie_name="session",
+    cookie_secure=False,
+    channel_token_header="channel-token",
+    superadmin_identifier="superadmin",
+    superadmin_password="superadmin",
+    require_verification=True,
+    log_level="info",
+)
+
+
+def test_empty_environment_gives_the_documented_defaults() -> None:
+    assert Settings.from_env({}) == DEFAULTS
+
+
+def test_blank_values_fall_back_to_the_defaults() -> None:
+    assert Settings.from_env({"PORT": "", "SESSION_DURATION": "  ", "TOKEN_METHOD": ""}) == DEFAULTS
+
+
+def test_process_environment_is_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "9999")
+    assert Settings.from_env({}).port == 8000
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("90s", 90), ("15m", 900), ("2h", 7200), ("7d", 604800), ("1w", 604800), ("1y", 31536000), ("3600", 3600)],
+)
+@pytest.mark.parametrize(
+    ("variable", "attribute"), [("SESSION_DURATION", "session_duration"), ("SESSION_CACHE_TTL", "session_cache_ttl")]
+)
+def test_durations_are_parsed(variable: str, attribute: str, value: str, seconds: int) -> None:
+    assert getattr(Settings.from_env({variable: value}), attribute) == seconds
+
+
+@pytest.mark.parametrize("value", ["memory", "noop", "redis://h:6379/0", "redis://cache.internal"])
+def test_session_cache_urls_are_accepted(value: str) -> None:
+    assert Settings.from_env({"SESSION_CACHE": value}).session_cache == value
+
+
+@pytest.mark.parametrize(
+    ("value", "methods", "cookie", "bearer"),
+    [
+        ("cookie", ("cookie",), True, False),
+        ("bearer", ("bearer",), False, True),
+        ("cookie,bearer", ("cookie", "bearer"), True, True),
+        (" Bearer , COOKIE ", ("bearer", "cookie"), True, True),
+        ("cookie,cookie", ("cookie",), True, False),
+    ],
+)
+def test_token_method_variants(value: str, methods: tuple[str, ...], cookie: bool, bearer: bool) -> None:
+    settings = Settings.from_env({"TOKEN_METHOD": value})
+    assert (settings.token_methods, settings.uses_cookie, settings.uses_bearer) == (methods, cookie, bearer)
+
+
+def test_every_variable_is_read() -> None:
+    environ = {
+        "HOST": "0.0.0.0",
+        "PORT": "8080",
+        "DATABASE_URL": "postgres://app:pw@db.internal:5432/sessions",
+        "SESSION_CACHE": "redis://h:6379/0",
+        "SESSION_CACHE_SIZE": "25",
+        "SESSION_DURATION": "2h",
+        "SESSION_CACHE_TTL": "15m",
+        "SESSION_CACHE_TIMEOUT_MS": "120",
+        "TOKEN_METHOD": "bearer",
+        "AUTH_TOKEN_HEADER": "x-auth",
+        "SESSION_COOKIE_NAME": "sid",
+        "COOKIE_SECURE": "true",
+        "CHANNEL_TOKEN_HEADER": "x-channel",
+        "SUPERADMIN_IDENTIFIER": "root",
+        "SUPERADMIN_PASSWORD": "correct horse",
+        "REQUIRE_VERIFICATION": "false",
+        "LOG_LEVEL": "DEBUG",
+    }
+    expected: dict[str, Any] = {
+        "host": "0.0.0.0",
+        "port": 8080,
+        "database_url": "postgres://app:pw@db.internal:5432/sessions",
+        "session_cache": "redis://h:6379/0",
+        "session_cache_size": 25,
+        "session_duration": 7200.0,
+        "session_cache_ttl": 900.0,
+        "session_cache_timeout_ms": 120,
+        "token_methods": ("bearer",),
+        "auth_token_header": "x-auth",
+        "session_cookie_name": "sid",
+        "cookie_secure": True,
+        "channel_token_header": "x-channel",
+        "superadmin_identifier": "root",
+        "superadmin_password": "correct horse",
+        "require_verification": False,
+        "log_level": "debug",
+    }
+    assert Settings.from_env(environ) == Settings(**expected)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("yes", True), ("ON", True), ("0", False), ("no", False)])
+@pytest.mark.parametrize(
+    ("variable", "attribute"), [("COOKIE_SECURE", "cookie_secure"), ("REQUIRE_VERIFICATION", "require_verification")]
+)
+def test_booleans_are_parsed(variable: str, attribute: str, value: str, expected: bool) -> None:
+    assert getattr(Settings.from_env({variable: value}), attribute) is expected
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "::1", "localhost", "sessions.internal"])
+def test_hosts_are_accepted(host: str) -> None:
+    assert Settings.from_env({"HOST": host}).host == host
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://:memory:", "sqlite:///tmp/x.sqlite3", "postgres://u@h/db", "postgres://u:p@h:5432/db"]
+)
+def test_database_urls_are_accepted(url: str) -> None:
+    assert Settings.from_env({"DATABASE_URL": url}).database_url == url
+
+
+BAD_VALUES = [
+    ("HOST", "no such host"),
+    ("HOST", "http://0.0.0.0"),
+    ("HOST", "0.0.0.0:8000"),
+    ("PORT", "http"),
+    ("PORT", "70000"),
+    ("DATABASE_URL", "mongodb://h/db"),
+    ("DATABASE_URL", "mysql://u@h/db"),
+    ("DATABASE_URL", "sqlite://"),
+    ("DATABASE_URL", "postgres://user@/"),
+    ("SESSION_CACHE", "memcache"),
+    ("SESSION_CACHE", "redis://h:port/0"),
+    ("SESSION_CACHE", "redis://h:6379/zero"),
+    ("SESSION_CACHE_SIZE", "0"),
+    ("SESSION_CACHE_SIZE", "many"),
+    ("SESSION_DURATION", "1 fortnight"),
+    ("SESSION_DURATION", "0"),
+    ("SESSION_DURATION", "-5m"),
+    ("SESSION_CACHE_TTL", "soon"),
+    ("SESSION_CACHE_TIMEOUT_MS", "50ms"),
+    ("SESSION_CACHE_TIMEOUT_MS", "0"),
+    ("TOKEN_METHOD", "header"),
+    ("TOKEN_METHOD", "cookie,session"),
+    ("TOKEN_METHOD", ","),
+    ("AUTH_TOKEN_HEADER", "auth token"),
+    ("SESSION_COOKIE_NAME", "a;b"),
+    ("COOKIE_SECURE", "sometimes"),
+    ("CHANNEL_TOKEN_HEADER", "channel:token"),
+    ("SUPERADMIN_IDENTIFIER", "a" * 256),
+    ("SUPERADMIN_PASSWORD", "   "),
+    ("REQUIRE_VERIFICATION", "maybe"),
+    ("LOG_LEVEL", "verbose"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value"), BAD_VALUES, ids=[f"{v}={x[:20]}" for v, x in BAD_VALUES])
+def test_bad_value_raises_an_error_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: value})
+    assert raised.value.variable == variable
+    message = str(raised.value)
+    assert message.startswith(f"{variable}=") and "expected" in message
+    assert "\n" not in message
+
+
+def _documented_variables() -> set[str]:
+    if not RUNNING_MD.is_file():
+        pytest.skip(f"the shared contract is not checked out at {RUNNING_MD}")
+    section = RUNNING_MD.read_text().split("## Settings", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"`([A-Z][A-Z0-9_]+)(?:=[^`]*)?`", section))
+
+
+class _RecordingEnviron(dict[str, str]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_every_documented_variable_is_read() -> None:
+    environ = _RecordingEnviron()
+    Settings.from_env(environ)
+    assert _documented_variables() - environ.read == set()
+
+
+def test_every_documented_variable_has_a_bad_value_case() -> None:
+    assert _documented_variables() == {variable for variable, _ in BAD_VALUES}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("DATABASE_URL", "postgres://app:Sup3r-s3cret@/"), ("SESSION_CACHE", "redis://:Sup3r-s3cret@h:port/0")],
+)
+def test_error_never_shows_a_password(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: value})
+    assert variable in str(raised.value)
+    assert "Sup3r-s3cret" not in str(raised.value)
