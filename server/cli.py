@@ -68,7 +68,7 @@ def _serve(settings: Settings) -> int:
     # Migrate before serving, so an unreachable database is one clear line rather than a traceback.
     try:
         asyncio.run(_migrate(settings))
-    except Exception as error:  # noqa: BLE001 - reported in one line, whatever failed
+    except Exception as error:
         print(f"error: cannot open the database named by DATABASE_URL: {_one_line(error)}", file=sys.stderr)
         return EXIT_NO_DATABASE
 

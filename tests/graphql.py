@@ -35,7 +35,9 @@ class GraphQLClient:
         request_headers = dict(headers or {})
         if token is not None:
             request_headers["authorization"] = f"Bearer {token}"
-        response = await self.http.post(self.path, json={"query": query, "variables": variables or {}}, headers=request_headers)
+        response = await self.http.post(
+            self.path, json={"query": query, "variables": variables or {}}, headers=request_headers
+        )
         body = response.json()
         return GraphQLResult(data=body.get("data"), errors=body.get("errors"), response=response)
 
