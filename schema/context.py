@@ -13,7 +13,7 @@ from server.services import Services
 from server.services.cached_session import CachedSession
 from server.services.request_context import RequestContext
 from server.settings import Settings
-from server.tokens import COOKIE, clear_session_cookie, read_session_token, write_session_token
+from server.tokens import COOKIE, clear_session_cookie, read_session_tokens, write_session_token
 
 
 @dataclass
@@ -30,17 +30,15 @@ class Context:
         cls, request: Request, response: Response, settings: Settings, services: Services, channel: Channel
     ) -> Context:
         context = cls(request, response, settings, services, channel)
-        token, source = read_session_token(request, settings)
-        if token is None:
-            return context
-        session = await services.sessions.get_session_from_token(token)
-        if session is None:
-            if source == COOKIE:
+        for token, source in read_session_tokens(request, settings):
+            session = await services.sessions.get_session_from_token(token)
+            if session is not None:
+                if session.active_channel_id != channel.id:
+                    session = await services.sessions.set_active_channel(session, channel)
+                context.session = session
+                return context
+            if source == COOKIE:  # a stale cookie is cleared, and a bearer token may still be valid
                 clear_session_cookie(response, settings)
-            return context
-        if session.active_channel_id != channel.id:
-            session = await services.sessions.set_active_channel(session, channel)
-        context.session = session
         return context
 
     @property

@@ -60,6 +60,8 @@ class AllowOrSelf(Allow):
 
 
 def allow(*permissions: Permission) -> list[FieldExtension]:
+    if Permission.Public in permissions:
+        return []  # nothing to check: skipping the extension keeps public fields on the fast path
     return [PermissionExtension(permissions=[Allow(*permissions)], use_directives=False)]
 
 

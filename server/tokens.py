@@ -11,17 +11,18 @@ COOKIE = "cookie"
 BEARER = "bearer"
 
 
-def read_session_token(request: Request, settings: Settings) -> tuple[str | None, str | None]:
-    """The presented token and where it came from: the cookie first, then `Authorization: Bearer`."""
+def read_session_tokens(request: Request, settings: Settings) -> list[tuple[str, str]]:
+    """The presented tokens with where each came from, in the order to try them: cookie, then bearer."""
+    found: list[tuple[str, str]] = []
     if settings.uses_cookie:
         token = request.cookies.get(settings.session_cookie_name)
         if token:
-            return token, COOKIE
+            found.append((token, COOKIE))
     if settings.uses_bearer:
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
-            return credentials.strip(), BEARER
-    return None, None
+            found.append((credentials.strip(), BEARER))
+    return found
 
 
 def write_session_token(response: Response, token: str, settings: Settings, remember_me: bool = True) -> None:

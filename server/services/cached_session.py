@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -47,10 +47,20 @@ class CachedSession:
     active_channel_id: int | None = None
 
     def without_token(self) -> CachedSession:
-        return replace(self, token="")
+        return self.with_token("")
 
     def with_token(self, token: str) -> CachedSession:
-        return replace(self, token=token)
+        # Spelled out rather than dataclasses.replace(): this runs on every cache hit.
+        return CachedSession(
+            self.cache_expiry,
+            self.id,
+            token,
+            self.expires,
+            self.active_order_id,
+            self.authentication_strategy,
+            self.user,
+            self.active_channel_id,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (dates as ISO strings); the token is left out on purpose."""

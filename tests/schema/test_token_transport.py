@@ -70,6 +70,14 @@ async def test_stale_cookie_is_cleared(client: GraphQLClient) -> None:
     assert cookie_summary(result.response) == deletion()
 
 
+async def test_a_stale_cookie_does_not_hide_a_valid_bearer_token(client: GraphQLClient) -> None:
+    token = (await client.ok(ANONYMOUS))["createAnonymousSession"]["token"]
+    client.http.cookies.set("session", secrets.token_urlsafe(32))
+    result = await client.execute(ACTIVE_SESSION_TOKEN, token=token)
+    assert (result.data, result.errors) == ({"activeSession": {"token": token}}, None)
+    assert cookie_summary(result.response) == deletion()
+
+
 async def test_expired_cookie_is_treated_as_no_token_and_cleared(make_settings: SettingsFactory, make_client) -> None:
     client = await make_client(make_settings(session_duration=1.0))
     token = (await client.ok(ANONYMOUS))["createAnonymousSession"]["token"]
