@@ -13,7 +13,7 @@ from pathlib import Path
 from server.settings import Settings, SettingsError
 
 EXIT_BAD_SETTINGS = 2
-EXIT_NO_DATABASE = 1
+EXIT_FAILURE = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,14 +35,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     logging.basicConfig(level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "migrate":
-        asyncio.run(_migrate(settings))
-        return 0
-    if args.command == "clean-sessions":
-        removed = asyncio.run(_clean_sessions(settings, args.batch_size))
-        print(f"removed {removed} sessions")
-        return 0
-    return _serve(settings)
+    if args.command == "serve" or args.command is None:
+        return _serve(settings)
+    try:
+        if args.command == "migrate":
+            asyncio.run(_migrate(settings))
+        else:
+            print(f"removed {asyncio.run(_clean_sessions(settings, args.batch_size))} sessions")
+    except Exception as error:  # noqa: BLE001 - reported in one line, whatever failed
+        print(f"error: {args.command} failed: {_one_line(error)}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
 
 
 def _one_line(error: BaseException) -> str:
@@ -70,7 +73,7 @@ def _serve(settings: Settings) -> int:
         asyncio.run(_migrate(settings))
     except Exception as error:
         print(f"error: cannot open the database named by DATABASE_URL: {_one_line(error)}", file=sys.stderr)
-        return EXIT_NO_DATABASE
+        return EXIT_FAILURE
 
     uvicorn.run(
         create_app(settings),
