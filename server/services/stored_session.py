@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from types import LambdaType
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -50,11 +52,38 @@ class StoredSession:
     user: CachedSessionUser | None
 
 
+class _PreparedLookup:
+    """The lookup's SQL, built once per SQL dialect: building it per call costs more than running it."""
+
+    def __init__(self, db: BaseDBAsyncClient) -> None:
+        query = Session.filter(token_hash="").using_db(db).values(*_FIELDS, **_RELATED)
+        query._make_query()
+        self.sql, params = query.query.get_parameterized_sql()
+        assert params == [""], "the lookup must take the token digest as its only parameter"
+        self.converters: list[tuple[str, Callable[[Any], Any]]] = [
+            (alias, converter)
+            for alias, field in query._fields_for_select.items()
+            if not isinstance(converter := query.resolve_to_python_value(Session, field), LambdaType)
+        ]
+
+    async def rows(self, db: BaseDBAsyncClient, token_hash: str) -> list[dict[str, Any]]:
+        rows = await db.execute_query_dict(self.sql, [token_hash])
+        for row in rows:
+            for alias, converter in self.converters:
+                row[alias] = converter(row[alias])
+        return rows
+
+
+_prepared: dict[str, _PreparedLookup] = {}
+
+
 async def load_stored_session(token_hash: str, using: BaseDBAsyncClient | None = None) -> StoredSession | None:
-    query = Session.filter(token_hash=token_hash)
-    if using is not None:
-        query = query.using_db(using)
-    rows: list[dict[str, Any]] = await query.values(*_FIELDS, **_RELATED)
+    db = using or Session._meta.db
+    dialect = db.capabilities.dialect
+    lookup = _prepared.get(dialect)
+    if lookup is None:
+        lookup = _prepared[dialect] = _PreparedLookup(db)
+    rows = await lookup.rows(db, token_hash)
     if not rows:
         return None
     first = rows[0]
