@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
         else:
             print(f"removed {asyncio.run(_clean_sessions(settings, args.batch_size))} sessions")
-    except Exception as error:  # noqa: BLE001 - reported in one line, whatever failed
+    except Exception as error:  # reported in one line, whatever failed
         print(f"error: {args.command} failed: {_one_line(error)}", file=sys.stderr)
         return EXIT_FAILURE
     return 0
