@@ -100,7 +100,7 @@ async def _clean_sessions(settings: Settings, batch_size: int) -> int:
     from server.services.session import SessionService
 
     await open_database(settings.database_url)
-    cache = build_session_cache(settings)
+    cache = build_session_cache(settings, namespace=settings.session_cache_namespace)
     try:
         sessions = SessionService(cache, settings)
         total = 0

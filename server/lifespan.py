@@ -24,7 +24,7 @@ def make_lifespan(settings: Settings) -> Callable[[Starlette], AbstractAsyncCont
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         await open_database(settings.database_url)
-        cache = build_session_cache(settings)
+        cache = build_session_cache(settings, namespace=settings.session_cache_namespace)
         try:
             await bootstrap(settings)
             yield {"services": Services.build(cache, settings), "settings": settings}

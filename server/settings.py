@@ -21,6 +21,7 @@ _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _COOKIE_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$")
 _IDENTIFIER = re.compile(r"^.{1,255}$")  # users.identifier is a CharField(max_length=255)
+_NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -71,6 +72,24 @@ class Settings:
     superadmin_password: str = "superadmin"
     require_verification: bool = True
     log_level: str = "info"
+    # Sharing one cache and database between instances, and housekeeping.
+    session_cache_namespace: str = "sessions"
+    #: seconds between clean-ups of expired sessions; None: no scheduled clean-up
+    session_clean_interval: float | None = None
+    session_clean_batch_size: int = 1000
+    # Limits on what a request may ask.
+    max_request_bytes: int = 65536
+    max_query_tokens: int = 2000
+    max_query_aliases: int = 15
+    max_query_depth: int = 10
+    # Browsers.
+    cors_allow_origins: tuple[str, ...] = ()
+    graphiql: bool = True
+    introspection: bool = True
+    # Brute force and lifetime: (attempts, window in seconds) per identifier and per client address.
+    login_rate_limit: tuple[int, float] | None = (10, 180.0)
+    #: seconds after creation when a session ends however active it is; None: no absolute limit
+    session_max_lifetime: float | None = None
 
     @property
     def uses_cookie(self) -> bool:
@@ -91,10 +110,12 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         reader = _Reader(environ)
+        database_url = reader.database_url("DATABASE_URL", cls.database_url)
+        database_is_sqlite = database_url.startswith("sqlite://")
         return cls(
             host=reader.host("HOST", cls.host),
             port=reader.integer("PORT", cls.port, low=0, high=65535),
-            database_url=reader.database_url("DATABASE_URL", cls.database_url),
+            database_url=database_url,
             session_cache=reader.cache_url("SESSION_CACHE", cls.session_cache),
             session_cache_size=reader.integer("SESSION_CACHE_SIZE", cls.session_cache_size, low=1, high=10**8),
             session_duration=reader.duration("SESSION_DURATION", "1y"),
@@ -117,6 +138,24 @@ class Settings:
             superadmin_password=reader.secret("SUPERADMIN_PASSWORD", cls.superadmin_password),
             require_verification=reader.boolean("REQUIRE_VERIFICATION", cls.require_verification),
             log_level=reader.choice("LOG_LEVEL", cls.log_level, LOG_LEVELS),
+            session_cache_namespace=reader.pattern(
+                "SESSION_CACHE_NAMESPACE", cls.session_cache_namespace, _NAMESPACE, "1 to 64 of A-Z a-z 0-9 _ . -"
+            ),
+            session_clean_interval=reader.optional_duration(
+                "SESSION_CLEAN_INTERVAL", "off" if database_is_sqlite else "1h"
+            ),
+            session_clean_batch_size=reader.integer(
+                "SESSION_CLEAN_BATCH_SIZE", cls.session_clean_batch_size, low=1, high=100_000
+            ),
+            max_request_bytes=reader.integer("MAX_REQUEST_BYTES", cls.max_request_bytes, low=1024, high=64 * 2**20),
+            max_query_tokens=reader.integer("MAX_QUERY_TOKENS", cls.max_query_tokens, low=10, high=100_000),
+            max_query_aliases=reader.integer("MAX_QUERY_ALIASES", cls.max_query_aliases, low=1, high=1000),
+            max_query_depth=reader.integer("MAX_QUERY_DEPTH", cls.max_query_depth, low=2, high=100),
+            cors_allow_origins=reader.origins("CORS_ALLOW_ORIGINS"),
+            graphiql=reader.boolean("GRAPHIQL", cls.graphiql),
+            introspection=reader.boolean("INTROSPECTION", cls.introspection),
+            login_rate_limit=reader.rate("LOGIN_RATE_LIMIT", "10/3m"),
+            session_max_lifetime=reader.optional_duration("SESSION_MAX_LIFETIME", "off"),
         )
 
 
@@ -172,6 +211,40 @@ class _Reader:
         except ValueError:
             accepts = "a positive number of seconds, or a number with s, m, h, d, w or y"
             raise SettingsError(name, value, accepts) from None
+
+    def optional_duration(self, name: str, default: str) -> float | None:
+        """A duration, or None for "off"."""
+        value = self._raw(name, default)
+        if value.lower() in ("off", "none", "0"):
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise SettingsError(name, value, "off, or a duration such as 3600, 30m, 1h or 7d") from None
+
+    def rate(self, name: str, default: str) -> tuple[int, float] | None:
+        """"N/duration" (N attempts per window), or None for "off"."""
+        value = self._raw(name, default)
+        if value.lower() == "off":
+            return None
+        count, _, window = value.partition("/")
+        try:
+            attempts, seconds = int(count), parse_duration(window)
+        except ValueError:
+            raise SettingsError(name, value, "off, or attempts per window such as 10/3m") from None
+        if not 0 < attempts <= 100_000:
+            raise SettingsError(name, value, "off, or attempts per window such as 10/3m")
+        return attempts, seconds
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        """Exact origins (scheme://host[:port]); a wildcard is refused because cookies are credentials."""
+        value = self._raw(name, "")
+        origins = tuple(dict.fromkeys(part.strip().rstrip("/") for part in value.split(",") if part.strip()))
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+                raise SettingsError(name, value, "a comma-separated list of origins such as https://shop.example")
+        return origins
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._raw(name, "true" if default else "false").lower()

@@ -96,6 +96,18 @@ def test_every_variable_is_read() -> None:
         "SUPERADMIN_PASSWORD": "correct horse",
         "REQUIRE_VERIFICATION": "false",
         "LOG_LEVEL": "DEBUG",
+        "SESSION_CACHE_NAMESPACE": "shop-a",
+        "SESSION_CLEAN_INTERVAL": "15m",
+        "SESSION_CLEAN_BATCH_SIZE": "500",
+        "MAX_REQUEST_BYTES": "4096",
+        "MAX_QUERY_TOKENS": "300",
+        "MAX_QUERY_ALIASES": "5",
+        "MAX_QUERY_DEPTH": "6",
+        "CORS_ALLOW_ORIGINS": "https://shop.example, http://localhost:3000/",
+        "GRAPHIQL": "false",
+        "INTROSPECTION": "false",
+        "LOGIN_RATE_LIMIT": "5/1m",
+        "SESSION_MAX_LIFETIME": "30d",
     }
     expected: dict[str, Any] = {
         "host": "0.0.0.0",
@@ -115,8 +127,54 @@ def test_every_variable_is_read() -> None:
         "superadmin_password": "correct horse",
         "require_verification": False,
         "log_level": "debug",
+        "session_cache_namespace": "shop-a",
+        "session_clean_interval": 900.0,
+        "session_clean_batch_size": 500,
+        "max_request_bytes": 4096,
+        "max_query_tokens": 300,
+        "max_query_aliases": 5,
+        "max_query_depth": 6,
+        "cors_allow_origins": ("https://shop.example", "http://localhost:3000"),
+        "graphiql": False,
+        "introspection": False,
+        "login_rate_limit": (5, 60.0),
+        "session_max_lifetime": 2592000.0,
     }
     assert Settings.from_env(environ) == Settings(**expected)
+
+
+def test_scheduled_clean_up_is_off_on_sqlite_and_hourly_on_postgres_by_default() -> None:
+    assert Settings.from_env({}).session_clean_interval is None
+    assert Settings.from_env({"DATABASE_URL": "postgres://u@h/db"}).session_clean_interval == 3600.0
+    assert (
+        Settings.from_env({"DATABASE_URL": "postgres://u@h/db", "SESSION_CLEAN_INTERVAL": "off"}).session_clean_interval
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SESSION_CACHE_NAMESPACE", "a:b"),
+        ("SESSION_CLEAN_INTERVAL", "soon"),
+        ("SESSION_CLEAN_BATCH_SIZE", "0"),
+        ("MAX_REQUEST_BYTES", "10"),
+        ("MAX_QUERY_TOKENS", "lots"),
+        ("MAX_QUERY_ALIASES", "0"),
+        ("MAX_QUERY_DEPTH", "1"),
+        ("CORS_ALLOW_ORIGINS", "*"),
+        ("CORS_ALLOW_ORIGINS", "https://shop.example/path"),
+        ("GRAPHIQL", "perhaps"),
+        ("INTROSPECTION", "2"),
+        ("LOGIN_RATE_LIMIT", "ten/3m"),
+        ("LOGIN_RATE_LIMIT", "0/3m"),
+        ("SESSION_MAX_LIFETIME", "forever"),
+    ],
+)
+def test_a_bad_value_of_an_added_setting_names_it(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: value})
+    assert str(raised.value).startswith(f"{variable}=")
 
 
 @pytest.mark.parametrize(("value", "expected"), [("1", True), ("yes", True), ("ON", True), ("0", False), ("no", False)])
