@@ -43,7 +43,10 @@ class Context:
 
     @property
     def request_context(self) -> RequestContext:
-        return RequestContext(channel_id=self.channel.id, session=self.session)
+        client = self.request.client
+        return RequestContext(
+            channel_id=self.channel.id, session=self.session, client_address=client.host if client else None
+        )
 
     @property
     def permissions(self) -> frozenset[Permission]:

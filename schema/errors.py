@@ -1,5 +1,6 @@
 """What errors may say to a client: our coded errors pass, GraphQL's own become BAD_USER_INPUT,
-anything else is masked as INTERNAL_SERVER_ERROR and logged without its stack trace."""
+anything else is masked as INTERNAL_SERVER_ERROR and logged without its stack trace. A lost
+database connection is masked too, with `reason: DATABASE_UNAVAILABLE` so clients can retry."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import logging
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
+from server.database import is_database_unavailable
 from server.services.errors import ServiceError
 
 logger = logging.getLogger("server.errors")
 
 INTERNAL_ERROR_MESSAGE = "Internal server error"
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable, try again later"
+#: The contract's codes are binding, so an outage is INTERNAL_SERVER_ERROR with a stable reason.
+DATABASE_UNAVAILABLE_EXTENSIONS = {"code": "INTERNAL_SERVER_ERROR", "reason": "DATABASE_UNAVAILABLE"}
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -32,12 +37,14 @@ class CodedErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        logger.error(
-            "unexpected %s in %s",
-            type(original).__name__,
-            ".".join(str(part) for part in error.path or ()) or "the operation",
-        )
+        where = ".".join(str(part) for part in error.path or ()) or "the operation"
         masked = super().anonymise_error(error)
+        if original is not None and is_database_unavailable(original):
+            logger.warning("database unavailable (%s) in %s", type(original).__name__, where)
+            masked.message = DATABASE_UNAVAILABLE_MESSAGE
+            masked.extensions = dict(DATABASE_UNAVAILABLE_EXTENSIONS)
+            return masked
+        logger.error("unexpected %s in %s", type(original).__name__, where)
         masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
         return masked
 

@@ -33,3 +33,12 @@ class CreateUserInput:
     password: str | None = strawberry.UNSET
     verified: bool | None = strawberry.UNSET
     role_ids: list[strawberry.ID] | None = strawberry.UNSET
+
+
+@strawberry.input
+class UpdateUserInput:
+    id: strawberry.ID
+    identifier: str | None = strawberry.UNSET
+    password: str | None = strawberry.UNSET
+    verified: bool | None = strawberry.UNSET
+    role_ids: list[strawberry.ID] | None = strawberry.UNSET

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from graphql.error import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.types import ExecutionContext
 
 from schema.errors import CodedErrors
 from schema.mutations import Mutation
 from schema.queries import Query
+from server.settings import Settings
 
 #: Distinct query documents kept parsed and validated; bounded, unlike Strawberry's defaults.
 DOCUMENT_CACHE_SIZE = 512
@@ -21,13 +33,32 @@ class SessionSchema(Schema):
         return None
 
 
-def build_schema() -> Schema:
-    return SessionSchema(
-        query=Query,
-        mutation=Mutation,
-        extensions=[
-            lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-            lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
-            CodedErrors,
-        ],
-    )
+def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """The alias, depth and introspection rules, built once per schema.
+
+    Strawberry's limiters create a new rule class per instance; a class per request would make
+    every ValidationCache key new. The limiters are only used here to build the rules.
+    """
+    rules = [
+        *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+    ]
+    if not settings.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return rules
+
+
+def build_schema(settings: Settings | None = None) -> Schema:
+    """The schema with the query limits of `settings` (defaults when None; the SDL does not depend on them)."""
+    settings = settings or Settings()
+    rules = limit_rules(settings)
+    max_tokens = settings.max_query_tokens
+    # Factories: an extension instance holds the state of one request.
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: AddValidationRules(rules),
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        CodedErrors,
+    ]
+    return SessionSchema(query=Query, mutation=Mutation, extensions=extensions)

@@ -8,6 +8,7 @@ import secrets
 from tortoise.exceptions import IntegrityError
 
 from models import Channel, Permission, Role, User
+from server.database import startup_lock
 from server.services.channel import DEFAULT_CHANNEL_CODE, SUPER_ADMIN_ROLE_CODE
 from server.services.passwords import hash_password
 from server.settings import Settings
@@ -16,9 +17,11 @@ logger = logging.getLogger(__name__)
 
 
 async def bootstrap(settings: Settings) -> None:
-    channel = await _default_channel()
-    role = await _super_admin_role(channel)
-    await _superadmin(settings, role)
+    # One instance at a time: concurrent first starts would race on the role's channel link.
+    async with startup_lock(settings.database_url):
+        channel = await _default_channel()
+        role = await _super_admin_role(channel)
+        await _superadmin(settings, role)
     defaults = Settings()
     if settings.superadmin_password == defaults.superadmin_password:
         logger.warning("SUPERADMIN_PASSWORD is the default: set it before this service faces the internet")

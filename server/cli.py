@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     logging.basicConfig(level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _keep_secrets_out_of_logs(settings.log_level_number)
     if args.command == "serve" or args.command is None:
         return _serve(settings)
     try:
@@ -46,6 +47,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {args.command} failed: {_one_line(error)}", file=sys.stderr)
         return EXIT_FAILURE
     return 0
+
+
+#: Loggers whose DEBUG records carry secrets: Tortoise logs every query with its parameters (the INSERT
+#: of a user holds its argon2 hash) and its startup config (DATABASE_URL with its password), aiosqlite
+#: logs each call with the same parameters. Even under LOG_LEVEL=debug they log from INFO up.
+QUERY_LOGGERS = ("tortoise", "aiosqlite")
+
+
+class _NoQueryString(logging.Filter):
+    """uvicorn's access log (on under LOG_LEVEL=debug) prints the request target, and a GET query
+    can carry a session token in its query string: the query string is logged as "?…"."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].partition("?")[0] + "?…", *args[3:])
+        return True
+
+
+def _keep_secrets_out_of_logs(level: int) -> None:
+    for name in QUERY_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
+    # A logger's filters survive uvicorn's dictConfig, which replaces only its handlers.
+    logging.getLogger("uvicorn.access").addFilter(_NoQueryString())
 
 
 def _one_line(error: BaseException) -> str:
@@ -94,21 +119,17 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _clean_sessions(settings: Settings, batch_size: int) -> int:
-    """Repeat batches until one comes back short, so the whole backlog is drained."""
+    """Remove the whole backlog of expired and idle sessions, batch by batch."""
+    # The services first: server.cache imported first fails on the cycle server.cache.default ->
+    # server.services (package) -> login_limiter -> server.cache.default.
+    from server.services.session import SessionService  # noqa: I001
     from server.cache import build_session_cache
     from server.database import close_database, open_database
-    from server.services.session import SessionService
 
     await open_database(settings.database_url)
     cache = build_session_cache(settings, namespace=settings.session_cache_namespace)
     try:
-        sessions = SessionService(cache, settings)
-        total = 0
-        while True:
-            removed = await sessions.clean_expired_sessions(batch_size)
-            total += removed
-            if removed < batch_size:
-                return total
+        return await SessionService(cache, settings).drain_expired_sessions(batch_size)
     finally:
         await cache.close()
         await close_database()

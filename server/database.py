@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api import migrate
 
 from models.config import tortoise_config
+
+#: Key of the PostgreSQL advisory lock held while migrating or bootstrapping (advisory locks are per database).
+STARTUP_LOCK_KEY = 0x5E5510_0001
+_POSTGRES_SCHEMES = ("postgres://", "postgresql://", "asyncpg://")
+
+
+@asynccontextmanager
+async def startup_lock(db_url: str) -> AsyncIterator[None]:
+    """Run the block alone among the processes that share this PostgreSQL database.
+
+    Instances started together would otherwise migrate at once (concurrent CREATE TABLEs fail) and
+    race through the first-start bootstrap. A session-level advisory lock on a connection of its own:
+    closing it releases the lock, also when the holder dies. Nothing to do for SQLite.
+    """
+    if not db_url.startswith(_POSTGRES_SCHEMES):
+        yield
+        return
+    credentials = expand_db_url(db_url)["credentials"]
+    connection = await asyncpg.connect(
+        host=credentials.get("host"),
+        port=credentials.get("port"),
+        user=credentials.get("user"),
+        password=credentials.get("password"),
+        database=credentials.get("database"),
+        ssl=credentials.get("ssl"),
+    )
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", STARTUP_LOCK_KEY)
+        yield
+    finally:
+        await connection.close()
 
 
 async def open_database(db_url: str, apply_migrations: bool = True) -> None:
@@ -17,10 +54,12 @@ async def open_database(db_url: str, apply_migrations: bool = True) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     config = tortoise_config(db_url)
     if apply_migrations:
-        await migrate(config=config)
-        await Tortoise.close_connections()
+        async with startup_lock(db_url):
+            await migrate(config=config)
+            await Tortoise.close_connections()
     # Requests run in other tasks than the lifespan, so the context must be reachable globally.
     await Tortoise.init(config=config, _enable_global_fallback=True)
+    _quiet_pool_reconnects()
 
 
 async def close_database() -> None:
@@ -33,3 +72,53 @@ async def database_is_reachable() -> bool:
     except Exception:
         return False
     return True
+
+
+#: Errors that mean "no usable connection to the database", as opposed to a bad query or a bug.
+_UNAVAILABLE = (
+    DBConnectionError,  # Tortoise could not open its pool
+    OSError,  # refused, reset or timed out at the socket (ConnectionError, TimeoutError, ...)
+    asyncpg.PostgresConnectionError,  # class 08, e.g. the connection was closed mid-operation
+    asyncpg.CannotConnectNowError,  # the server is starting up or shutting down
+    asyncpg.AdminShutdownError,  # the server terminated the session (fast shutdown, restart)
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) says the database cannot be reached right now.
+
+    asyncpg's pool reconnects by itself once the server is back, so these errors last as long as
+    the outage does and need no restart.
+    """
+    seen = 0
+    current: BaseException | None = error
+    while current is not None and seen < 8:
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        # "connection is closed" / "pool is closing"; other InterfaceErrors are misuse, not an outage.
+        if isinstance(current, asyncpg.InterfaceError) and "clos" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
+
+
+class _OneLine(logging.Filter):
+    """asyncpg's pool logs each failed reconnect with a full traceback: keep the line, drop the stack."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(error).__name__})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_pool_reconnects() -> None:
+    pool_logger = logging.getLogger("asyncpg.pool")
+    if not any(isinstance(existing, _OneLine) for existing in pool_logger.filters):
+        pool_logger.addFilter(_OneLine())

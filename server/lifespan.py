@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from server.bootstrap import bootstrap
 from server.cache import build_session_cache
 from server.database import close_database, open_database
+from server.housekeeping import scheduled_session_clean
 from server.services import Services
 from server.settings import Settings
 
@@ -27,7 +28,9 @@ def make_lifespan(settings: Settings) -> Callable[[Starlette], AbstractAsyncCont
         cache = build_session_cache(settings, namespace=settings.session_cache_namespace)
         try:
             await bootstrap(settings)
-            yield {"services": Services.build(cache, settings), "settings": settings}
+            services = Services.build(cache, settings)
+            async with scheduled_session_clean(services.sessions, settings):
+                yield {"services": services, "settings": settings}
         finally:
             await cache.close()
             await close_database()

@@ -73,6 +73,7 @@ async def _drop_database(url: str) -> None:
         await admin.close()
 
 
+@pytest.mark.backends("postgres")  # it drops a PostgreSQL database of its own: one run is enough
 async def test_health_answers_503_when_the_postgres_database_is_dropped(
     make_client: Callable[[Settings], Any], make_settings: SettingsFactory, postgres_url: str
 ) -> None:

@@ -6,10 +6,11 @@ from schema.mutations.admin import AdminMutations
 from schema.mutations.auth import AuthMutations
 from schema.mutations.order import OrderMutations
 from schema.mutations.session import SessionMutations
+from schema.mutations.user import UserMutations
 
 
 @strawberry.type
-class Mutation(SessionMutations, AuthMutations, AdminMutations, OrderMutations):
+class Mutation(SessionMutations, AuthMutations, AdminMutations, OrderMutations, UserMutations):
     pass
 
 

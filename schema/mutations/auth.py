@@ -11,7 +11,14 @@ from server.services.cached_session import CachedSession
 
 @strawberry.type
 class AuthMutations:
-    @strawberry.mutation(extensions=allow(Permission.Public))
+    @strawberry.mutation(
+        extensions=allow(Permission.Public),
+        description=(
+            "Native username/password login; a new session (and token) every time. Attempts are limited per "
+            "identifier and per client address: over the limit it fails with FORBIDDEN, extensions.reason "
+            "RATE_LIMITED and extensions.retryAfter (seconds), without checking the password."
+        ),
+    )
     async def login(self, info: Info, username: str, password: str, remember_me: bool | None = None) -> LoginResult:
         context = info.context
         outcome = await context.services.auth.login(context.request_context, username, password)

@@ -8,6 +8,7 @@ from schema.ids import parse_id
 from schema.permissions import allow, allow_or_self, has_session
 from schema.types import CachedSession
 from server.services.errors import EntityNotFoundError, UserInputError
+from server.services.text import check_storable
 
 MAX_STRATEGY_NAME_LENGTH = 64
 MAX_CLEAN_BATCH_SIZE = 100_000
@@ -28,6 +29,7 @@ class SessionMutations:
     ) -> CachedSession:
         if not 0 < len(authentication_strategy_name) <= MAX_STRATEGY_NAME_LENGTH:
             raise UserInputError(f"authenticationStrategyName must be 1 to {MAX_STRATEGY_NAME_LENGTH} characters")
+        check_storable(authentication_strategy_name, "authenticationStrategyName")
         services = info.context.services
         user = await services.users.find_one(parse_id(user_id, "User"))
         if user is None:

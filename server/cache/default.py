@@ -49,6 +49,11 @@ class DefaultSessionCacheStrategy:
     def namespace(self) -> str:
         return self._namespace
 
+    @property
+    def backend(self) -> BaseCache:
+        """The aiocache instance the entries live in (the login limiter shares its Redis client)."""
+        return self._cache
+
     async def set(self, key: str, session: CachedSession) -> None:
         """Store `session` (without its token) until its `cache_expiry`, and at least 1 second."""
         generation = await self._current_generation()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from server.cache.base import SessionCacheStrategy
 from server.services.auth import AuthService
 from server.services.channel import ChannelService
+from server.services.login_limiter import build_login_limiter
 from server.services.order import OrderService
 from server.services.role import RoleService
 from server.services.session import SessionService
@@ -26,13 +27,14 @@ class Services:
     @classmethod
     def build(cls, cache: SessionCacheStrategy, settings: Settings) -> Services:
         sessions = SessionService(cache, settings)
+        limiter = build_login_limiter(cache, settings)
         return cls(
             sessions=sessions,
             orders=OrderService(sessions),
             channels=ChannelService(sessions),
             roles=RoleService(sessions),
-            users=UserService(),
-            auth=AuthService(sessions, settings.require_verification),
+            users=UserService(sessions, limiter),
+            auth=AuthService(sessions, settings.require_verification, limiter),
         )
 
 

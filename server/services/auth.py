@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from models import User
 from server.services.cached_session import CachedSession
+from server.services.login_limiter import LoginLimiter, check_login_limit, identifier_key
 from server.services.passwords import verify_password
 from server.services.request_context import RequestContext
 from server.services.session import SessionService
+from server.services.text import is_storable
+from server.services.user import MAX_IDENTIFIER_LENGTH
 
 NATIVE_AUTH_STRATEGY_NAME = "native"
 MAX_CREDENTIAL_LENGTH = 1024
@@ -28,17 +31,31 @@ LoginOutcome = CachedSession | InvalidCredentials | NotVerified
 
 
 class AuthService:
-    def __init__(self, sessions: SessionService, require_verification: bool) -> None:
+    def __init__(
+        self, sessions: SessionService, require_verification: bool, limiter: LoginLimiter | None = None
+    ) -> None:
         self._sessions = sessions
         self._require_verification = require_verification
+        self._limiter = limiter
 
     async def login(self, ctx: RequestContext, username: str, password: str) -> LoginOutcome:
-        """Check the password; an unknown user and a wrong password fail alike, in about the same time."""
+        """Check the password; an unknown user and a wrong password fail alike, in about the same time.
+
+        Every call is one attempt for the login limiter; an attempt over the limit raises
+        RateLimitedError before the user is looked up or any password is checked.
+        """
+        await check_login_limit(self._limiter, username, ctx.client_address)
         too_long = len(username) > MAX_CREDENTIAL_LENGTH or len(password) > MAX_CREDENTIAL_LENGTH
-        user = None if too_long else await User.filter(identifier=username.strip()).first()
+        identifier = username.strip()
+        # No user has an identifier the column cannot hold, and looking one up would raise.
+        impossible = too_long or len(identifier) > MAX_IDENTIFIER_LENGTH or not is_storable(identifier)
+        user = None if impossible else await User.filter(identifier=identifier).first()
         password_hash = user.password_hash if user is not None else None
         if not await verify_password(password_hash, password[:MAX_CREDENTIAL_LENGTH]) or user is None:
             return InvalidCredentials()
         if self._require_verification and not user.verified:
             return NotVerified()
-        return await self._sessions.create_new_authenticated_session(ctx, user, NATIVE_AUTH_STRATEGY_NAME)
+        session = await self._sessions.create_new_authenticated_session(ctx, user, NATIVE_AUTH_STRATEGY_NAME)
+        if self._limiter is not None:
+            await self._limiter.reset(identifier_key(username))
+        return session

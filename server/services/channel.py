@@ -9,6 +9,7 @@ from tortoise.exceptions import IntegrityError
 from models import Channel, Role
 from server.services.errors import UserInputError
 from server.services.session import SessionService
+from server.services.text import check_storable, is_storable
 
 DEFAULT_CHANNEL_CODE = "__default_channel__"
 SUPER_ADMIN_ROLE_CODE = "__super_admin_role__"
@@ -32,7 +33,7 @@ class ChannelService:
         if not token:
             return await self.get_default_channel()
         channel = self._by_token.get(token)
-        if channel is None and len(token) <= MAX_TOKEN_LENGTH:
+        if channel is None and len(token) <= MAX_TOKEN_LENGTH and is_storable(token):
             channel = await Channel.filter(token=token).first()
             if channel is not None:
                 if len(self._by_token) >= 1000:
@@ -51,6 +52,8 @@ class ChannelService:
             raise UserInputError(f"code must be 1 to {MAX_CODE_LENGTH} characters")
         if not 0 < len(token) <= MAX_TOKEN_LENGTH:
             raise UserInputError(f"token must be 1 to {MAX_TOKEN_LENGTH} characters")
+        check_storable(code, "code")
+        check_storable(token, "token")
         if await Channel.filter(code=code).exists() or await Channel.filter(token=token).exists():
             raise UserInputError("a channel with this code or token already exists")
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class ServiceError(Exception):
     code = "INTERNAL_SERVER_ERROR"
@@ -10,7 +12,7 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         # graphql-core copies `extensions` of the original error into the GraphQL error.
-        self.extensions = {"code": self.code}
+        self.extensions: dict[str, object] = {"code": self.code}
 
 
 class ForbiddenError(ServiceError):
@@ -29,3 +31,13 @@ class EntityNotFoundError(ServiceError):
 
 class UserInputError(ServiceError):
     code = "BAD_USER_INPUT"
+
+
+class RateLimitedError(ForbiddenError):
+    """Too many login attempts: FORBIDDEN, with `reason` RATE_LIMITED and `retryAfter` in whole seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(f"Too many login attempts: try again in {seconds} seconds")
+        self.retry_after = seconds
+        self.extensions = {"code": self.code, "reason": "RATE_LIMITED", "retryAfter": seconds}

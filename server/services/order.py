@@ -10,6 +10,7 @@ from models import Order, OrderLine, Session, User
 from server.services.cached_session import CachedSession
 from server.services.errors import EntityNotFoundError, ForbiddenError, UserInputError
 from server.services.session import SessionService
+from server.services.text import check_storable
 from server.services.tokens import new_order_code, token_digest
 
 MAX_LINE_QUANTITY = 1_000_000
@@ -35,6 +36,7 @@ class OrderService:
         """Add `quantity` of the variant to the session's active order, creating that order when needed."""
         if not 0 < len(product_variant_id) <= MAX_VARIANT_ID_LENGTH:
             raise UserInputError(f"productVariantId must be 1 to {MAX_VARIANT_ID_LENGTH} characters")
+        check_storable(product_variant_id, "productVariantId")
         if not 0 < quantity <= MAX_LINE_QUANTITY:
             raise UserInputError(f"quantity must be from 1 to {MAX_LINE_QUANTITY}")
         async with in_transaction() as connection:

@@ -12,7 +12,7 @@ _DUMMY_HASH = _hasher.hash("no such user: this hash only makes failures take equ
 
 
 async def hash_password(password: str) -> str:
-    return await anyio.to_thread.run_sync(_hasher.hash, password)
+    return await anyio.to_thread.run_sync(_hasher.hash, _utf8(password))
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
@@ -21,6 +21,11 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 
 def _verify(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _DUMMY_HASH, _utf8(password)) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def _utf8(password: str) -> bytes:
+    # A lone surrogate (JSON can carry one) is hashed like any other character instead of failing to encode.
+    return password.encode("utf-8", "surrogatepass")

@@ -7,7 +7,8 @@ from server.services.cached_session import CachedSession
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
-    """What a service needs to know of the request it serves: its channel and its session."""
+    """What a service needs to know of the request it serves: its channel, its session and the client's address."""
 
     channel_id: int
     session: CachedSession | None = None
+    client_address: str | None = None

@@ -11,6 +11,7 @@ from models import Channel, Permission, Role
 from models.enums import PERMISSION_ORDER
 from server.services.errors import EntityNotFoundError, UserInputError
 from server.services.session import SessionService
+from server.services.text import check_storable
 
 MAX_CODE_LENGTH = 64
 MAX_DESCRIPTION_LENGTH = 255
@@ -29,6 +30,7 @@ class RoleService:
         code = code.strip()
         if not 0 < len(code) <= MAX_CODE_LENGTH:
             raise UserInputError(f"code must be 1 to {MAX_CODE_LENGTH} characters")
+        check_storable(code, "code")
         description = self._checked_description(description or "")
         channels = await self._channels(channel_ids)
         if await Role.filter(code=code).exists():
@@ -78,7 +80,7 @@ class RoleService:
     def _checked_description(description: str) -> str:
         if len(description) > MAX_DESCRIPTION_LENGTH:
             raise UserInputError(f"description must be at most {MAX_DESCRIPTION_LENGTH} characters")
-        return description
+        return check_storable(description, "description")
 
     @staticmethod
     async def _channels(channel_ids: Sequence[int]) -> list[Channel]:

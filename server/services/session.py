@@ -10,6 +10,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from models import Channel, Order, Session, SessionType, User
@@ -29,6 +31,8 @@ T = TypeVar("T")
 ANONYMOUS_IDLE_LIMIT = timedelta(days=7)
 #: How stale `last_active_at` may get before a read refreshes it (bounds writes to ~one a day).
 LAST_ACTIVE_RESOLUTION = timedelta(days=1)
+#: Cache deletions in flight at once when many sessions go together (a clean batch, a user's sessions).
+CACHE_DELETE_CONCURRENCY = 32
 
 
 class SessionService:
@@ -37,9 +41,13 @@ class SessionService:
     def __init__(self, cache: SessionCacheStrategy, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self._cache = cache
         self._duration = timedelta(seconds=settings.session_duration)
+        lifetime = settings.session_max_lifetime
+        self._max_lifetime = None if lifetime is None else timedelta(seconds=lifetime)
         self._cache_ttl = settings.session_cache_ttl
         self._clock = clock
         self._cache_failing = False
+        #: counts the clears made when the cache came back; a result read before one is not trusted
+        self._cache_epoch = 0
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -51,7 +59,8 @@ class SessionService:
         await Session.create(
             token_hash=token_digest(token),
             type=SessionType.ANONYMOUS,
-            expires=now + self._duration,
+            created_at=now,
+            expires=self._first_expiry(now),
             last_active_at=now,
             active_channel_id=channel_id,
         )
@@ -75,7 +84,8 @@ class SessionService:
             await Session.create(
                 token_hash=token_digest(token),
                 type=SessionType.AUTHENTICATED,
-                expires=now + self._duration,
+                created_at=now,
+                expires=self._first_expiry(now),
                 last_active_at=now,
                 user_id=user.id,
                 authentication_strategy=authentication_strategy_name,
@@ -101,14 +111,19 @@ class SessionService:
         """The cacheable form of a stored session.
 
         Its cached copy is trusted for SESSION_CACHE_TTL, but never past the moment its expiry is due
-        to slide, so an active session is always re-read (and extended) before it can lapse.
+        to slide, so an active session is always re-read (and extended) before it can lapse, and never
+        past the end of its SESSION_MAX_LIFETIME.
         """
-        due = min(self._extension_due(session), session.last_active_at + LAST_ACTIVE_RESOLUTION).timestamp()
+        due = min(self._extension_due(session), session.last_active_at + LAST_ACTIVE_RESOLUTION)
+        expires = session.expires
+        end = self._absolute_end(session)
+        if end is not None:
+            due, expires = min(due, end), min(expires, end)
         return CachedSession(
-            cache_expiry=min(self._clock() + self._cache_ttl, due),
+            cache_expiry=min(self._clock() + self._cache_ttl, due.timestamp()),
             id=session.id,
             token=token,
-            expires=session.expires,
+            expires=expires,
             active_order_id=session.active_order_id,
             authentication_strategy=session.authentication_strategy,
             user=session.user,
@@ -143,29 +158,56 @@ class SessionService:
     async def delete_sessions_by_user(self, user_id: int) -> int:
         return await self._delete_where(user_id=user_id)
 
+    async def delete_user_sessions_in(
+        self, connection: BaseDBAsyncClient, user_id: int, keep_session_id: int | None = None
+    ) -> list[str]:
+        """Delete the user's sessions, all but `keep_session_id`, through `connection` (the caller's
+        transaction, which holds the user row locked); returns their cache keys, which the caller
+        passes to `forget_cached` once the transaction has committed.
+        """
+        query = Session.filter(user_id=user_id).using_db(connection)
+        if keep_session_id is not None:
+            query = query.exclude(id=keep_session_id)
+        keys = [str(key) for key in await query.values_list("token_hash", flat=True)]
+        if keys:
+            await Session.filter(token_hash__in=keys).using_db(connection).delete()
+        return keys
+
+    async def forget_cached(self, keys: list[str]) -> None:
+        """Drop the cached copies of sessions deleted from the database (keys are token digests)."""
+        await self._cache_delete_many(keys)
+
     async def delete_sessions_by_active_order_id(self, active_order_id: int) -> int:
         return await self._delete_where(active_order_id=active_order_id)
 
     async def clean_expired_sessions(self, batch_size: int = 1000) -> int:
-        """Delete at most `batch_size` expired sessions and idle anonymous ones without an order."""
+        """Delete at most `batch_size` expired sessions and idle anonymous ones without an order.
+
+        Safe to run from several processes at once on PostgreSQL: the batch is selected `FOR UPDATE
+        SKIP LOCKED` and deleted in the same transaction, so concurrent cleaners take disjoint batches,
+        never wait on each other and never delete (or count) a session twice.
+        """
         now = self._now()
-        expired = Session.filter(expires__lte=now)
-        # `expires__gt` keeps the two sets disjoint: an expired idle session fetched twice would shorten
-        # the batch, and a short batch tells the clean loop the backlog is drained.
-        idle = Session.filter(
-            type=SessionType.ANONYMOUS,
-            active_order_id__isnull=True,
-            last_active_at__lt=now - ANONYMOUS_IDLE_LIMIT,
-            expires__gt=now,
-        )
-        rows = list(await expired.limit(batch_size).values_list("id", "token_hash"))
-        if len(rows) < batch_size:
-            rows += await idle.limit(batch_size - len(rows)).values_list("id", "token_hash")
-        if not rows:
-            return 0
-        deleted = await Session.filter(id__in=[row[0] for row in rows]).delete()
-        await self._cache_delete_many([row[1] for row in rows])
+        db = Session._meta.db
+        if db.capabilities.support_for_update:
+            async with in_transaction(db.connection_name) as connection:
+                deleted, keys = await _delete_batch(connection, now, batch_size)
+        else:
+            # SQLite locks nothing per row: plain statements, each waiting for the write lock. A deferred
+            # transaction that reads and then writes would fail at once when another process wrote in between.
+            deleted, keys = await _delete_batch(db, now, batch_size)
+        # After the commit: every key is of a session gone from the database.
+        await self._cache_delete_many(keys)
         return deleted
+
+    async def drain_expired_sessions(self, batch_size: int = 1000) -> int:
+        """Clean batches until one comes back short, so the whole backlog is removed; the total removed."""
+        total = 0
+        while True:
+            removed = await self.clean_expired_sessions(batch_size)
+            total += removed
+            if removed < batch_size:
+                return total
 
     async def clear_cache(self) -> None:
         """Forget every cached session: called when a Channel or Role changes."""
@@ -188,9 +230,25 @@ class SessionService:
         return session
 
     def _is_valid(self, stored: StoredSession) -> bool:
-        return not stored.invalidated and stored.expires > self._now()
+        now = self._now()
+        end = self._absolute_end(stored)
+        return not stored.invalidated and stored.expires > now and (end is None or end > now)
+
+    def _first_expiry(self, now: datetime) -> datetime:
+        if self._max_lifetime is None:
+            return now + self._duration
+        return now + min(self._duration, self._max_lifetime)
+
+    def _absolute_end(self, stored: StoredSession) -> datetime | None:
+        """When SESSION_MAX_LIFETIME ends the session however active it is; None without that limit."""
+        if self._max_lifetime is None or stored.created_at is None:
+            return None
+        return stored.created_at + self._max_lifetime
 
     def _extension_due(self, stored: StoredSession) -> datetime:
+        end = self._absolute_end(stored)
+        if end is not None and stored.expires >= end:
+            return end  # it cannot slide past its absolute end, so no extension is ever due
         return stored.expires - self._duration / 2
 
     async def _touch(self, stored: StoredSession) -> StoredSession:
@@ -198,7 +256,8 @@ class SessionService:
         now = self._now()
         changes: dict[str, datetime] = {}
         if now >= self._extension_due(stored):
-            changes["expires"] = now + self._duration
+            end = self._absolute_end(stored)
+            changes["expires"] = now + self._duration if end is None else min(now + self._duration, end)
         if changes or now - stored.last_active_at >= LAST_ACTIVE_RESOLUTION:
             changes["last_active_at"] = now
         if not changes:
@@ -212,6 +271,16 @@ class SessionService:
         updated = await self._serialize_and_cache(session.token, key)
         if updated is None:
             raise ForbiddenError()
+        # Racing updates of one session (on several instances, or with a pause between a read and
+        # its cache write) can land their cache writes out of order. Read again once ours is written:
+        # if the row has moved on (or is gone), drop the copy, so no earlier value outlives a later one.
+        latest = await load_stored_session(key)
+        if (
+            latest is None
+            or not self._is_valid(latest)
+            or replace(self.serialize_session(latest, updated.token), cache_expiry=updated.cache_expiry) != updated
+        ):
+            await self._cache_call(self._cache.delete(key), None)
         return updated
 
     async def _delete_where(self, **conditions: int) -> int:
@@ -223,11 +292,20 @@ class SessionService:
         return deleted
 
     async def _cache_delete_many(self, keys: list[str]) -> None:
-        if keys:
-            await asyncio.gather(*(self._cache_call(self._cache.delete(key), None) for key in keys))
+        # A few at a time: a clean batch of a thousand at once exhausts the Redis connection pool
+        # (MaxConnectionsError), most deletes fail, and the outage handling then clears the whole cache.
+        for start in range(0, len(keys), CACHE_DELETE_CONCURRENCY):
+            chunk = keys[start : start + CACHE_DELETE_CONCURRENCY]
+            await asyncio.gather(*(self._cache_call(self._cache.delete(key), None) for key in chunk))
 
     async def _cache_call(self, call: Awaitable[T], fallback: T) -> T:
-        """Run one cache call; a failing cache is logged once per outage and the database answers."""
+        """Run one cache call; a failing cache is logged once per outage and the database answers.
+
+        Deletes that failed during an outage leave entries behind (a logged-out session, say), which a
+        cache that was only slow or cut off still holds when it answers again. So the first call that
+        succeeds after an outage clears the cache, and no result obtained before that clear is used.
+        """
+        failing, epoch = self._cache_failing, self._cache_epoch
         try:
             result = await call
         except Exception as error:
@@ -236,6 +314,61 @@ class SessionService:
                 logger.warning("session cache unavailable, using the database: %s", type(error).__name__)
             return fallback
         if self._cache_failing:
-            self._cache_failing = False
-            logger.info("session cache available again")
+            await self._clear_after_outage()
+            return fallback
+        if failing or epoch != self._cache_epoch:
+            return fallback
         return result
+
+    async def _clear_after_outage(self) -> None:
+        try:
+            await self._cache.clear()
+        except Exception:
+            return  # still failing: a later call tries again
+        if self._cache_failing:
+            self._cache_failing = False
+            self._cache_epoch += 1
+            logger.info("session cache available again; cleared, since deletes may have been lost meanwhile")
+
+
+def expired_sessions(now: datetime) -> QuerySet[Session]:
+    """Sessions past their expiry, oldest first: the first set the clean job removes.
+
+    The order is what keeps the batch on the `expires` index in every plan: without it, PostgreSQL's
+    generic plan for the prepared statement (used after five runs) scans the whole table.
+    """
+    return Session.filter(expires__lte=now).order_by("expires")
+
+
+def idle_anonymous_sessions(now: datetime) -> QuerySet[Session]:
+    """Unexpired anonymous sessions without an active order, unused for ANONYMOUS_IDLE_LIMIT.
+
+    `expires__gt` keeps this set disjoint from `expired_sessions`: a session fetched by both would
+    shorten the batch, and a short batch tells the clean loop that the backlog is drained. Longest
+    idle first, along the (type, last_active_at) index, for the same reason as `expired_sessions`.
+    """
+    return Session.filter(
+        type=SessionType.ANONYMOUS,
+        active_order_id__isnull=True,
+        last_active_at__lt=now - ANONYMOUS_IDLE_LIMIT,
+        expires__gt=now,
+    ).order_by("last_active_at")
+
+
+def clean_batch(query: QuerySet[Session], connection: BaseDBAsyncClient, limit: int) -> QuerySet[Session]:
+    """At most `limit` rows of `query` (id and token digest), locked, skipping rows another cleaner holds.
+
+    Not values_list(): Tortoise 1.1 drops FOR UPDATE from it.
+    """
+    return query.using_db(connection).limit(limit).select_for_update(skip_locked=True).only("id", "token_hash")
+
+
+async def _delete_batch(connection: BaseDBAsyncClient, now: datetime, batch_size: int) -> tuple[int, list[str]]:
+    """Delete one batch through `connection`; the number deleted and the token digests of the batch."""
+    rows = await clean_batch(expired_sessions(now), connection, batch_size)
+    if len(rows) < batch_size:
+        rows += await clean_batch(idle_anonymous_sessions(now), connection, batch_size - len(rows))
+    if not rows:
+        return 0, []
+    deleted = await Session.filter(id__in=[row.id for row in rows]).using_db(connection).delete()
+    return deleted, [row.token_hash for row in rows]

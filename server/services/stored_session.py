@@ -18,6 +18,7 @@ from server.services.cached_session import CachedSessionUser, UserChannelPermiss
 _FIELDS = (
     "id",
     "type",
+    "created_at",
     "expires",
     "last_active_at",
     "invalidated",
@@ -50,6 +51,8 @@ class StoredSession:
     active_order_id: int | None
     active_channel_id: int | None
     user: CachedSessionUser | None
+    #: when the session was created; SESSION_MAX_LIFETIME counts from here
+    created_at: datetime | None = None
 
 
 class _PreparedLookup:
@@ -98,6 +101,7 @@ async def load_stored_session(token_hash: str, using: BaseDBAsyncClient | None =
         active_order_id=first["active_order_id"],
         active_channel_id=first["active_channel_id"],
         user=_fold_user(rows),
+        created_at=first["created_at"],
     )
 
 

@@ -13,6 +13,7 @@ from asgi_lifespan import LifespanManager
 
 from server.app import create_app
 from server.settings import Settings
+from tests.conftest import Backend
 from tests.graphql import GraphQLClient
 
 ClientsFactory = Callable[[Settings], Awaitable[Callable[[], GraphQLClient]]]
@@ -34,8 +35,11 @@ async def api(client: GraphQLClient) -> GraphQLClient:
 
 
 @pytest_asyncio.fixture
-async def open_app() -> AsyncIterator[ClientsFactory]:
-    """Start one app for the settings; returns a factory of independent clients (own cookies) on it."""
+async def open_app(backend: Backend) -> AsyncIterator[ClientsFactory]:
+    """Start one app for the settings; returns a factory of independent clients (own cookies) on it.
+
+    It depends on `backend` so that the apps are shut down before the backend is cleaned.
+    """
     managers: list[LifespanManager] = []
     clients: list[httpx.AsyncClient] = []
 

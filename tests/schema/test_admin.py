@@ -169,7 +169,8 @@ async def test_the_password_never_appears_in_a_response(api: GraphQLClient) -> N
 
 async def test_no_output_type_exposes_a_password_field(api: GraphQLClient) -> None:
     data = await api.ok("{ __schema { types { name fields { name } } } }")
-    fields = [f"{t['name']}.{f['name']}" for t in data["__schema"]["types"] for f in t["fields"] or []]
+    types = [t for t in data["__schema"]["types"] if t["name"] != "Mutation"]  # operations (changePassword) return none
+    fields = [f"{t['name']}.{f['name']}" for t in types for f in t["fields"] or []]
     assert [field for field in fields if "password" in field.lower() or "hash" in field.lower()] == []
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from tortoise.context import TortoiseContext
 
+from server.cache import DefaultSessionCacheStrategy, build_session_cache
 from server.services import AuthService, ChannelService, OrderService, RoleService, SessionService, UserService
 from server.settings import Settings
+from tests.conftest import Backend
 from tests.services.support import FakeClock, Kit, KitFactory, QueryLog, RecordingCache
 
 
@@ -36,9 +39,21 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def cache() -> RecordingCache:
-    return RecordingCache()
+@pytest_asyncio.fixture
+async def cache(backend: Backend) -> AsyncIterator[RecordingCache]:
+    """A recording cache on the backend's cache: a dict, or the default strategy on the test's Redis namespace."""
+    if not backend.is_postgres:
+        yield RecordingCache()
+        return
+    # A generous timeout: these tests are about the service's logic, not about a slow cache.
+    settings = Settings(session_cache=backend.session_cache, session_cache_timeout_ms=2000)
+    store = build_session_cache(settings, namespace=backend.namespace)
+    assert isinstance(store, DefaultSessionCacheStrategy)
+    recording = RecordingCache(store, backend.session_cache)
+    try:
+        yield recording
+    finally:
+        await recording.close_store()
 
 
 @pytest.fixture

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import redis
+
 from models import Channel, Order, Permission, Role, User
+from server.cache import DefaultSessionCacheStrategy
 from server.services import AuthService, ChannelService, OrderService, RoleService, SessionService, UserService
 from server.services.cached_session import CachedSession
 from server.services.request_context import RequestContext
 from server.services.tokens import token_digest
 from server.settings import Settings
 
-#: The fake clock starts here (2027-01-15T08:00:00Z): a round number keeps datetime arithmetic exact.
-CLOCK_START = 1_800_000_000.0
+#: The fake clock starts here (2100-01-01T00:00:00Z): a round number keeps datetime arithmetic exact,
+#: and being far ahead of the real time, a cache that expires entries by the real clock (Redis TTLs,
+#: the default strategy's check of `cache_expiry`) never drops an entry the fake clock thinks fresh.
+CLOCK_START = 4_102_444_800.0
 
 
 class FakeClock:
@@ -36,33 +42,58 @@ class FakeClock:
 
 
 class RecordingCache:
-    """A plain dict cache implementing SessionCacheStrategy that records every call.
+    """A SessionCacheStrategy that records every call, storing in a plain dict or in a real `store`.
 
-    It never expires anything by itself, so only SessionService decides when a cached copy is stale.
+    Without a store (the sqlite backend) entries live in `entries`, a dict that never expires anything
+    by itself, so only SessionService decides when a cached copy is stale. With a store (the postgres
+    backend: the default strategy on Redis) every call goes to Redis, and `entries` is a small view of
+    that namespace; the fake clock runs far ahead of the real one, so Redis expires nothing early either.
     """
 
-    def __init__(self) -> None:
-        self.entries: dict[str, CachedSession] = {}
+    def __init__(self, store: DefaultSessionCacheStrategy | None = None, redis_url: str | None = None) -> None:
+        self.store = store
+        self.entries: dict[str, CachedSession] | RedisEntries = (
+            {} if store is None else RedisEntries(store.namespace, redis_url or "")
+        )
         self.calls: list[tuple[str, str]] = []
 
     async def set(self, key: str, session: CachedSession) -> None:
         self.calls.append(("set", key))
-        self.entries[key] = session
+        if self.store is None:
+            assert isinstance(self.entries, dict)
+            self.entries[key] = session
+        else:
+            await self.store.set(key, session)
 
     async def get(self, key: str) -> CachedSession | None:
         self.calls.append(("get", key))
-        return self.entries.get(key)
+        if self.store is None:
+            return self.entries.get(key)
+        return await self.store.get(key)
 
     async def delete(self, key: str) -> None:
         self.calls.append(("delete", key))
-        self.entries.pop(key, None)
+        if self.store is None:
+            self.entries.pop(key, None)
+        else:
+            await self.store.delete(key)
 
     async def clear(self) -> None:
         self.calls.append(("clear", ""))
-        self.entries.clear()
+        if self.store is None:
+            self.entries.clear()
+        else:
+            await self.store.clear()
 
     async def close(self) -> None:
         self.calls.append(("close", ""))
+
+    async def close_store(self) -> None:
+        """Release the store's connections (fixture teardown; not a strategy call, not recorded)."""
+        if self.store is not None:
+            await self.store.close()
+        if isinstance(self.entries, RedisEntries):
+            self.entries.close()
 
     def ops(self) -> list[str]:
         return [op for op, _ in self.calls]
@@ -70,6 +101,40 @@ class RecordingCache:
     def peek(self, token: str) -> CachedSession | None:
         """The cached copy for a raw token, without recording a call."""
         return self.entries.get(token_digest(token))
+
+
+class RedisEntries:
+    """What `RecordingCache.entries` is on Redis: read one entry, or lose them all, synchronously.
+
+    It reads the layout of DefaultSessionCacheStrategy (`{namespace}:gen`, `{namespace}:{gen}:{key}`).
+    """
+
+    def __init__(self, namespace: str, redis_url: str) -> None:
+        self.namespace = namespace
+        self._client = redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=10)
+
+    def get(self, key: str) -> CachedSession | None:
+        generation = self._client.get(f"{self.namespace}:gen")
+        if generation is None:
+            return None
+        raw = self._client.get(f"{self.namespace}:{int(generation)}:{key}")
+        return None if raw is None else CachedSession.from_json(json.loads(raw))
+
+    def pop(self, key: str, default: None = None) -> CachedSession | None:
+        found = self.get(key)
+        generation = self._client.get(f"{self.namespace}:gen")
+        if generation is not None:
+            self._client.delete(f"{self.namespace}:{int(generation)}:{key}")
+        return found if found is not None else default
+
+    def clear(self) -> None:
+        """Every entry of the namespace is lost (as after a Redis restart): the keys are deleted."""
+        keys = list(self._client.scan_iter(match=f"{self.namespace}:*", count=1000))
+        if keys:
+            self._client.delete(*keys)
+
+    def close(self) -> None:
+        self._client.close()
 
 
 class QueryLog(logging.Handler):

@@ -1,57 +1,18 @@
 """Concurrent logins sharing one guest cart merge it exactly once.
 
-The `db` fixture is overridden here to run on every backend in SERVICES_TEST_BACKENDS (default
-"sqlite"; "sqlite,postgres" adds a throw-away database on TEST_DATABASE_URL's server). SQLite
-serialises transactions on its one connection; PostgreSQL exercises the row locks for real.
+Like every service test this runs on both backends (tests/conftest.py): SQLite serialises
+transactions on its one connection; PostgreSQL exercises the row locks for real.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import pytest_asyncio
-from tortoise.backends.base.executor import EXECUTOR_CACHE
-from tortoise.context import TortoiseContext, tortoise_test_context
 
 from models import Order, OrderLine, Session
-from server.bootstrap import bootstrap
 from server.services.cached_session import CachedSession
-from server.settings import Settings
 from tests.services.support import Kit, make_order, make_user
-
-DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-BACKENDS = [name.strip() for name in os.environ.get("SERVICES_TEST_BACKENDS", "sqlite").split(",") if name.strip()]
-
-
-def _db_url(backend: str) -> str:
-    if backend == "sqlite":
-        return "sqlite://:memory:"
-    if backend == "postgres":
-        server = urlsplit(os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL))
-        return urlunsplit(server._replace(path="/test_sessions_{}"))  # "{}": a fresh uuid per test
-    raise ValueError(f"unknown backend {backend!r}: expected sqlite or postgres")
-
-
-@pytest_asyncio.fixture(params=BACKENDS)
-async def db(request: pytest.FixtureRequest) -> AsyncIterator[TortoiseContext]:
-    backend: str = request.param
-    # Tortoise caches INSERT/UPDATE SQL per connection name ("default"), not per dialect: clear it
-    # whenever the backend may change, or SQLite's "?" placeholders reach PostgreSQL.
-    EXECUTOR_CACHE.clear()
-    async with tortoise_test_context(["models"], db_url=_db_url(backend)) as context:
-        try:
-            await bootstrap(Settings())
-            yield context
-        finally:
-            if backend != "sqlite":
-                client = context.connections.get("default")
-                await client.close()
-                await client.db_delete()
-    EXECUTOR_CACHE.clear()
 
 
 async def _lines() -> list[tuple[int, str, int]]:
