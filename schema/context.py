@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from models import Channel, Permission
+from server.cached_session import CachedSession
 from server.services import Services
-from server.services.cached_session import CachedSession
 from server.services.request_context import RequestContext
 from server.settings import Settings
 from server.tokens import COOKIE, clear_session_cookie, read_session_tokens, write_session_token

@@ -13,9 +13,9 @@ from models import Permission as PermissionValue
 from models import Role as RoleModel
 from models import User as UserModel
 from schema.enums import ErrorCode, Permission
+from server.cached_session import CachedSession as CachedSessionValue
+from server.cached_session import CachedSessionUser as CachedSessionUserValue
 from server.services import auth
-from server.services.cached_session import CachedSession as CachedSessionValue
-from server.services.cached_session import CachedSessionUser as CachedSessionUserValue
 
 
 @strawberry.type

@@ -120,11 +120,9 @@ async def _migrate(settings: Settings) -> None:
 
 async def _clean_sessions(settings: Settings, batch_size: int) -> int:
     """Remove the whole backlog of expired and idle sessions, batch by batch."""
-    # The services first: server.cache imported first fails on the cycle server.cache.default ->
-    # server.services (package) -> login_limiter -> server.cache.default.
-    from server.services.session import SessionService  # noqa: I001
     from server.cache import build_session_cache
     from server.database import close_database, open_database
+    from server.services.session import SessionService
 
     await open_database(settings.database_url)
     cache = build_session_cache(settings, namespace=settings.session_cache_namespace)

@@ -21,8 +21,8 @@ import pytest
 
 from models import Session, SessionType, User
 from server.cache import DefaultSessionCacheStrategy, build_session_cache
+from server.cached_session import CachedSession
 from server.services import Services
-from server.services.cached_session import CachedSession
 from server.services.tokens import token_digest
 from server.settings import Settings
 from tests.conftest import SettingsFactory

@@ -6,7 +6,7 @@ from models import Permission
 from schema.context import Info
 from schema.permissions import allow
 from schema.types import LoginResult, Success, login_result
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 
 
 @strawberry.type

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from server.services.cached_session import CachedSession
+    from server.cached_session import CachedSession
 
 
 class SessionCacheStrategy(Protocol):

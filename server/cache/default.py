@@ -15,7 +15,7 @@ import time
 from aiocache.base import BaseCache
 from aiocache.serializers import NullSerializer, StringSerializer
 
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 
 GENERATION_REFRESH_SECONDS = 0.0
 """How long this process trusts its copy of the generation before reading the shared one.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 
 
 class InMemorySessionCacheStrategy:

@@ -5,7 +5,7 @@ Useful to measure the database path alone, or when no cache may hold session dat
 
 from __future__ import annotations
 
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 
 
 class NoopSessionCacheStrategy:

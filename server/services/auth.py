@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models import User
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 from server.services.login_limiter import LoginLimiter, check_login_limit, identifier_key
 from server.services.passwords import verify_password
 from server.services.request_context import RequestContext

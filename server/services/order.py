@@ -7,7 +7,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import Order, OrderLine, Session, User
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 from server.services.errors import EntityNotFoundError, ForbiddenError, UserInputError
 from server.services.session import SessionService
 from server.services.text import check_storable

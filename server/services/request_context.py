@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 
 
 @dataclass(frozen=True, slots=True)

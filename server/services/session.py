@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 
 from models import Channel, Order, Session, SessionType, User
 from server.cache.base import SessionCacheStrategy
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 from server.services.errors import ForbiddenError
 from server.services.orders_merge import merge_guest_order
 from server.services.request_context import RequestContext

@@ -13,7 +13,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models import Session
 from models.enums import PERMISSION_ORDER, Permission, SessionType
-from server.services.cached_session import CachedSessionUser, UserChannelPermissions
+from server.cached_session import CachedSessionUser, UserChannelPermissions
 
 _FIELDS = (
     "id",

@@ -13,7 +13,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models import Role, User
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 from server.services.errors import EntityNotFoundError, ForbiddenError, UserInputError
 from server.services.login_limiter import LoginLimiter, check_login_limit, identifier_key
 from server.services.passwords import hash_password, verify_password

@@ -24,7 +24,7 @@ from server.cache import (
     SessionCacheStrategy,
     build_session_cache,
 )
-from server.services.cached_session import CachedSession, CachedSessionUser, UserChannelPermissions
+from server.cached_session import CachedSession, CachedSessionUser, UserChannelPermissions
 from server.settings import Settings
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"

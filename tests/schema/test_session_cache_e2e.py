@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from server.cache.memory import InMemorySessionCacheStrategy
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 from server.services.tokens import token_digest
 from server.settings import Settings
 from tests.conftest import SettingsFactory

@@ -12,8 +12,8 @@ import redis
 
 from models import Channel, Order, Permission, Role, User
 from server.cache import DefaultSessionCacheStrategy
+from server.cached_session import CachedSession
 from server.services import AuthService, ChannelService, OrderService, RoleService, SessionService, UserService
-from server.services.cached_session import CachedSession
 from server.services.request_context import RequestContext
 from server.services.tokens import token_digest
 from server.settings import Settings

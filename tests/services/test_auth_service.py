@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from models import Permission, Session, User
+from server.cached_session import CachedSession
 from server.services.auth import MAX_CREDENTIAL_LENGTH, InvalidCredentials, NotVerified
-from server.services.cached_session import CachedSession
 from tests.services.support import Kit, KitFactory
 
 PASSWORD = "correct horse battery staple"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models import Permission, Role
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 from tests.services.support import Kit, make_role, make_user
 
 P = Permission

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from models import Order, OrderLine, Session
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 from tests.services.support import Kit, make_order, make_user
 
 

@@ -7,7 +7,7 @@ statement they execute (see tests/services/support.py, QueryLog). No time is mea
 from __future__ import annotations
 
 from models import Channel, Permission, Session
-from server.services.cached_session import CachedSession
+from server.cached_session import CachedSession
 from tests.services.support import Kit, KitFactory, QueryLog, make_role, make_user
 
 P = Permission

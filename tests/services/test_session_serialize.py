@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from models import Permission, Session, SessionType
-from server.services.cached_session import CachedSessionUser, UserChannelPermissions
+from server.cached_session import CachedSessionUser, UserChannelPermissions
 from server.services.stored_session import StoredSession
 from tests.services.support import Kit, KitFactory, make_role, make_user
 
