@@ -33,4 +33,3 @@ def _tuned(db_url: str) -> str:
 
 #: For the `tortoise` command line (makemigrations, migrate, sqlmigrate).
 TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
-

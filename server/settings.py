@@ -223,7 +223,7 @@ class _Reader:
             raise SettingsError(name, value, "off, or a duration such as 3600, 30m, 1h or 7d") from None
 
     def rate(self, name: str, default: str) -> tuple[int, float] | None:
-        """"N/duration" (N attempts per window), or None for "off"."""
+        """ "N/duration" (N attempts per window), or None for "off"."""
         value = self._raw(name, default)
         if value.lower() == "off":
             return None
