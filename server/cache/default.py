@@ -56,7 +56,9 @@ class DefaultSessionCacheStrategy:
 
     async def set(self, key: str, session: CachedSession) -> None:
         """Store `session` (without its token) until its `cache_expiry`, and at least 1 second."""
-        generation = await self._current_generation()
+        # The last generation seen is good enough: an entry written under one that a clear elsewhere
+        # has since replaced is simply never found, and the next lookup learns the new generation.
+        generation = self._generation if self._generation is not None else await self._read_generation()
         value = json.dumps(session.to_json(), separators=(",", ":"))
         ttl = max(1, math.ceil(session.cache_expiry - time.time()))
         # A float TTL makes aiocache's RedisCache use PSETEX; with an int it calls redis-py's
@@ -116,11 +118,6 @@ class DefaultSessionCacheStrategy:
             if raw is not None:
                 return self._remember(int(raw))
         return self._remember(initial)
-
-    async def _current_generation(self) -> int:
-        if self._generation is not None and self._generation_is_fresh():
-            return self._generation
-        return await self._read_generation()
 
     async def _lookup(self, key: str) -> str | None:
         generation = self._generation

@@ -55,16 +55,33 @@ class SessionService:
     async def create_anonymous_session(self, channel_id: int | None = None) -> CachedSession:
         """A new guest session with a fresh random token, stored and cached."""
         token = new_session_token()
+        key = token_digest(token)
         now = self._now()
-        await Session.create(
-            token_hash=token_digest(token),
+        record = await Session.create(
+            token_hash=key,
             type=SessionType.ANONYMOUS,
             created_at=now,
             expires=self._first_expiry(now),
             last_active_at=now,
             active_channel_id=channel_id,
         )
-        return await self._created(token)
+        # Everything about a new guest session is known: serialise it without reading it back.
+        stored = StoredSession(
+            id=record.id,
+            token_hash=key,
+            type=SessionType.ANONYMOUS,
+            expires=record.expires,
+            last_active_at=now,
+            invalidated=False,
+            authentication_strategy=None,
+            active_order_id=None,
+            active_channel_id=channel_id,
+            user=None,
+            created_at=now,
+        )
+        session = self.serialize_session(stored, token)
+        await self._cache_call(self._cache.set(key, session.without_token()), None)
+        return session
 
     async def create_new_authenticated_session(
         self, ctx: RequestContext, user: User, authentication_strategy_name: str
