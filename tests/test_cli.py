@@ -16,14 +16,7 @@ from tortoise.context import TortoiseContext
 from models import Session, SessionType
 from models.config import tortoise_config
 from schema.schema import build_schema
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-#: Every setting of RUNNING.md: removed from the inherited environment so the machine's own cannot leak in.
-SETTINGS_VARIABLES = (
-    "HOST", "PORT", "DATABASE_URL", "SESSION_CACHE", "SESSION_CACHE_SIZE", "SESSION_DURATION", "SESSION_CACHE_TTL",
-    "SESSION_CACHE_TIMEOUT_MS", "TOKEN_METHOD", "AUTH_TOKEN_HEADER", "SESSION_COOKIE_NAME", "COOKIE_SECURE",
-    "CHANNEL_TOKEN_HEADER", "SUPERADMIN_IDENTIFIER", "SUPERADMIN_PASSWORD", "REQUIRE_VERIFICATION", "LOG_LEVEL",
-)  # fmt: skip
+from tests.live_server import REPO_ROOT, SERVER_SETTINGS
 
 
 @pytest.fixture
@@ -32,7 +25,7 @@ def database_url(tmp_path: Path) -> str:
 
 
 def run_server(*args: str, database_url: str, **environ: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key not in SETTINGS_VARIABLES}
+    env = {key: value for key, value in os.environ.items() if key not in SERVER_SETTINGS}
     env.update(DATABASE_URL=database_url, **environ)
     return subprocess.run(
         [sys.executable, "-m", "server", *args],

@@ -25,7 +25,7 @@ import httpx
 import pytest
 import redis
 
-from tests.test_cli import REPO_ROOT
+from tests.live_server import REPO_ROOT
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

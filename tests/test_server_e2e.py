@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.test_cli import REPO_ROOT, SETTINGS_VARIABLES
+from tests.live_server import live_server
 
-STARTUP_TIMEOUT = 20.0
 SUPERADMIN_PASSWORD = "e2e-not-the-default"
 
 CREATE_ANONYMOUS_SESSION = "mutation { createAnonymousSession { token user { id } } }"
@@ -41,58 +35,13 @@ class Server:
     database: Path
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"/health did not answer 200 within {STARTUP_TIMEOUT} s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the module (a start costs about 2 s); every test creates its own sessions."""
     tmp_path = tmp_path_factory.mktemp("e2e")
-    port = free_port()
     database = tmp_path / "db" / "sessions.sqlite3"
-    env = {key: value for key, value in os.environ.items() if key not in SETTINGS_VARIABLES}
-    env.update(
-        HOST="127.0.0.1",
-        PORT=str(port),
-        DATABASE_URL=f"sqlite://{database}",
-        SUPERADMIN_PASSWORD=SUPERADMIN_PASSWORD,
-        LOG_LEVEL="warning",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server"], cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(process, url, log)
-        yield Server(url=url, database=database)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    with live_server(tmp_path, DATABASE_URL=f"sqlite://{database}", SUPERADMIN_PASSWORD=SUPERADMIN_PASSWORD) as port:
+        yield Server(url=f"http://127.0.0.1:{port}", database=database)
 
 
 def graphql(http: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:

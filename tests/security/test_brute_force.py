@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from http.cookiejar import DefaultCookiePolicy
@@ -29,17 +27,10 @@ from server.services.login_limiter import LocalLoginLimiter, limit_keys
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.graphql import GraphQLClient, GraphQLResult
+from tests.live_server import live_server
 from tests.schema.helpers import SUPERADMIN
-from tests.test_cli import REPO_ROOT, SETTINGS_VARIABLES
-from tests.test_server_e2e import free_port, wait_until_healthy
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
-#: Variables the second instance must not inherit, besides those of tests.test_cli.
-MORE_SETTINGS = (
-    "SESSION_CACHE_NAMESPACE", "SESSION_CLEAN_INTERVAL", "SESSION_CLEAN_BATCH_SIZE", "MAX_REQUEST_BYTES",
-    "MAX_QUERY_TOKENS", "MAX_QUERY_ALIASES", "MAX_QUERY_DEPTH", "CORS_ALLOW_ORIGINS", "GRAPHIQL", "INTROSPECTION",
-    "LOGIN_RATE_LIMIT", "SESSION_MAX_LIFETIME", "FORWARDED_ALLOW_IPS",
-)  # fmt: skip
 ADMIN_ADDRESS = "10.0.0.1"
 LIMIT = 3
 WINDOW = 60.0
@@ -359,35 +350,18 @@ def second_instance(
     in-process app of the test (make_settings), the same Redis namespace, LOGIN_RATE_LIMIT 3/1m.
     It trusts X-Forwarded-For from loopback, as behind a reverse proxy, so a test can choose the
     client address it is seen from."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in (*SETTINGS_VARIABLES, *MORE_SETTINGS)}
-    env.update(
-        HOST="127.0.0.1",
-        PORT=str(port),
+    with live_server(
+        tmp_path,
+        "second-instance.log",
         DATABASE_URL=make_settings().database_url,
+        # The same superadmin as the in-process app's, whichever of the two bootstraps first.
+        SUPERADMIN_PASSWORD=make_settings().superadmin_password,
         SESSION_CACHE=redis_url,
         SESSION_CACHE_NAMESPACE=redis_namespace,
         LOGIN_RATE_LIMIT=f"{LIMIT}/{int(WINDOW)}s",
         FORWARDED_ALLOW_IPS="127.0.0.1",
-        LOG_LEVEL="warning",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    log = tmp_path / "second-instance.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server"], cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(process, url, log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    ) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 async def test_two_instances_sharing_redis_share_the_limits(

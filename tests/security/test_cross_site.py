@@ -21,8 +21,8 @@ from asgi_lifespan import LifespanManager
 from server.app import create_app
 from tests.conftest import SettingsFactory
 from tests.graphql import GraphQLClient
+from tests.live_server import live_server
 from tests.schema.helpers import LOGIN, SUPERADMIN
-from tests.security.live_server import live_server
 
 SHOP = "https://shop.example"
 EVIL = "https://evil.example"

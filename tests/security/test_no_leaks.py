@@ -10,11 +10,8 @@ no answer may hold a stack trace or SQL.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +21,7 @@ import httpx
 import pytest
 
 from schema.schema import build_schema
-from tests.test_cli import REPO_ROOT, SETTINGS_VARIABLES
-from tests.test_server_e2e import free_port, wait_until_healthy
+from tests.live_server import live_server
 
 SUPERADMIN_PASSWORD = "Superadmin-pw-9f3c1e"
 USER_PASSWORD = "User-pw-4b7d2a"
@@ -104,34 +100,9 @@ def data(http: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def flow(tmp_path: Path) -> Iterator[Flow]:
-    port = free_port()
-    database = tmp_path / "sessions.sqlite3"
-    log = tmp_path / "server.log"
-    env = {key: value for key, value in os.environ.items() if key not in SETTINGS_VARIABLES}
-    env.update(
-        HOST="127.0.0.1",
-        PORT=str(port),
-        DATABASE_URL=f"sqlite://{database}",
-        SUPERADMIN_PASSWORD=SUPERADMIN_PASSWORD,
-        LOG_LEVEL="debug",
-        LOGIN_RATE_LIMIT="off",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server"], cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(process, url, log)
-        yield Flow(url=url, database=database, log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    settings = {"SUPERADMIN_PASSWORD": SUPERADMIN_PASSWORD, "LOG_LEVEL": "debug", "LOGIN_RATE_LIMIT": "off"}
+    with live_server(tmp_path, **settings) as port:
+        yield Flow(url=f"http://127.0.0.1:{port}", database=tmp_path / "sessions.sqlite3", log=tmp_path / "server.log")
 
 
 def run_the_flow(flow: Flow) -> None:

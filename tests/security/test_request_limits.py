@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import SettingsFactory
-from tests.security.live_server import live_server
+from tests.live_server import live_server
 
 QUERY = "{ activeChannel { code } }"
 ANSWER = {"data": {"activeChannel": {"code": "__default_channel__"}}}
