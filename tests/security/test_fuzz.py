@@ -335,7 +335,7 @@ NUMBERS = (0, -1, 1, 2**31 - 1, 2**31, -(2**31) - 1, 2**63, 2**64, 10**30, -(10*
 
 
 def json_text(known: Iterable[str]) -> st.SearchStrategy[str]:
-    """Text as JSON can carry it: also lone surrogates (escaped as \\udXXX), which no GraphQL literal can."""
+    """Text as JSON can carry it: also lone surrogates (escaped as \\ud800), which no GraphQL literal can."""
     with_surrogate = st.builds(
         "".join, st.tuples(st.text(max_size=5), st.sampled_from(SURROGATES), st.text(max_size=5))
     )

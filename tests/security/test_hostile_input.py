@@ -3,7 +3,7 @@
 Huge tokens, NUL and non-UTF-8 bytes in every place a client puts text (bearer header, cookie,
 channel-token header, JSON body), integers beyond every range, ids that only look like numbers,
 and strings far longer than their columns or that no database can store. JSON bodies are encoded
-here with json.dumps (ASCII: a lone surrogate travels as the escape \\udXXX, as any JSON client may
+here with json.dumps (ASCII: a lone surrogate travels as the escape \\ud800, as any JSON client may
 send it). Starting the app costs about a second, so each test runs a family of cases against one
 app and reports every case that got another answer than expected, not only the first.
 """
