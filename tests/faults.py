@@ -13,7 +13,6 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,22 +30,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import services_required
+from tests.live_server import REPO_ROOT, SERVER_SETTINGS, free_port, wait_until_healthy
+
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-#: Variables the server reads: dropped from the inherited environment so the machine's own cannot leak in.
-SERVER_VARIABLES = (
-    "HOST", "PORT", "DATABASE_URL", "SESSION_CACHE", "SESSION_CACHE_SIZE", "SESSION_DURATION", "SESSION_CACHE_TTL",
-    "SESSION_CACHE_TIMEOUT_MS", "TOKEN_METHOD", "AUTH_TOKEN_HEADER", "SESSION_COOKIE_NAME", "COOKIE_SECURE",
-    "CHANNEL_TOKEN_HEADER", "SUPERADMIN_IDENTIFIER", "SUPERADMIN_PASSWORD", "REQUIRE_VERIFICATION", "LOG_LEVEL",
-    "SESSION_CACHE_NAMESPACE", "SESSION_CLEAN_INTERVAL", "SESSION_CLEAN_BATCH_SIZE", "MAX_REQUEST_BYTES",
-    "MAX_QUERY_TOKENS", "MAX_QUERY_ALIASES", "MAX_QUERY_DEPTH", "CORS_ALLOW_ORIGINS", "GRAPHIQL", "INTROSPECTION",
-    "LOGIN_RATE_LIMIT", "SESSION_MAX_LIFETIME",
-)  # fmt: skip
-
-
-def services_required() -> bool:
-    return os.environ.get("REQUIRE_SERVICES") == "1"
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -54,13 +42,6 @@ def unavailable(reason: str) -> NoReturn:
     if services_required():
         pytest.fail(f"{reason} and REQUIRE_SERVICES=1")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -306,7 +287,7 @@ class ServerProcess(_Managed):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / "server.log"
-        env = {key: value for key, value in os.environ.items() if key not in SERVER_VARIABLES}
+        env = {key: value for key, value in os.environ.items() if key not in SERVER_SETTINGS}
         env.update(HOST="127.0.0.1", PORT=str(self.port), LOG_LEVEL="info", PYTHONDONTWRITEBYTECODE="1")
         env.update(settings)
         self.env = env
@@ -317,17 +298,7 @@ class ServerProcess(_Managed):
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "server"], cwd=REPO_ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the server exited with {self.process.returncode}:\n{self.log_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"/health did not answer 200 within {STARTUP_TIMEOUT} s:\n{self.log_text()}")
+        wait_until_healthy(self.process, self.url, self.log, STARTUP_TIMEOUT)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -35,18 +35,18 @@ def free_port() -> int:
         return port
 
 
-def wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+def wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float = STARTUP_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
+            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text(errors='replace')}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    pytest.fail(f"/health did not answer 200 within {STARTUP_TIMEOUT} s:\n{log.read_text()}")
+    pytest.fail(f"/health did not answer 200 within {timeout} s:\n{log.read_text(errors='replace')}")
 
 
 @contextmanager
