@@ -69,6 +69,22 @@ def services_required() -> bool:
     return os.environ.get("REQUIRE_SERVICES") == "1"
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """TEST_REDIS_URL; skips (or fails with REQUIRE_SERVICES=1) when that Redis cannot be reached."""
+    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        reason = f"Redis at {TEST_REDIS_URL} is unreachable: {error}"
+        if services_required():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    finally:
+        client.close()
+    yield TEST_REDIS_URL
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", 'backends(*names): run the test only on these backends, e.g. backends("postgres")'

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -26,8 +25,6 @@ from server.cache import (
 )
 from server.cached_session import CachedSession, CachedSessionUser, UserChannelPermissions
 from server.settings import Settings
-
-DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class SessionFactory(Protocol):
@@ -95,23 +92,6 @@ def make_session() -> SessionFactory:
 @pytest.fixture
 def namespace() -> str:
     return f"test-{uuid.uuid4().hex}"
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """The test Redis URL; skips (or fails with REQUIRE_SERVICES=1) when it cannot be reached."""
-    url = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        reason = f"Redis at {url} is unreachable: {error}"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    finally:
-        client.close()
-    yield url
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ each test proves that a limited attempt runs no password check at all.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from http.cookiejar import DefaultCookiePolicy
@@ -30,7 +29,6 @@ from tests.graphql import GraphQLClient, GraphQLResult
 from tests.live_server import live_server
 from tests.schema.helpers import SUPERADMIN
 
-DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 ADMIN_ADDRESS = "10.0.0.1"
 LIMIT = 3
 WINDOW = 60.0
@@ -311,22 +309,6 @@ async def test_local_limiter_stays_bounded_and_forgets_ended_windows() -> None:
 
 
 # -- Redis: the limit is shared by every instance on the same cache namespace ----------------------
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    url = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        reason = f"Redis at {url} is unreachable: {error}"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    finally:
-        client.close()
-    yield url
 
 
 @pytest.fixture
