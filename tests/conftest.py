@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import secrets
 import subprocess
 import sys
 import uuid
@@ -468,3 +469,21 @@ async def client(make_client: Callable[[Settings], Any], settings: Settings) -> 
     """The app on the default settings (cookie and bearer), with a cookie-keeping HTTP client."""
     result: GraphQLClient = await make_client(settings)
     return result
+
+
+@pytest_asyncio.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, empty, uniquely named PostgreSQL database (outside the backend matrix), force-dropped afterwards."""
+    try:
+        admin = await asyncpg.connect(TEST_DATABASE_URL.replace("postgres://", "postgresql://", 1), timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        if services_required():
+            pytest.fail(f"PostgreSQL at {TEST_DATABASE_URL} is unreachable and REQUIRE_SERVICES=1: {error}")
+        pytest.skip(f"PostgreSQL at {TEST_DATABASE_URL} is unreachable: {error}")
+    name = f"fresh_{secrets.token_hex(6)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(TEST_DATABASE_URL)._replace(path=f"/{name}"))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

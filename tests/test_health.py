@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
-import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-import pytest_asyncio
 from tortoise import Tortoise
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from server.settings import Settings
-from tests.conftest import SettingsFactory, services_required
+from tests.conftest import SettingsFactory
 from tests.graphql import GraphQLClient
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -40,29 +37,6 @@ async def test_health_answers_503_once_the_connections_are_gone(client: GraphQLC
     response = await client.http.get("/health")
     assert response.status_code == 503
     assert response.json()["status"] != "ok"
-
-
-@pytest_asyncio.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh, uniquely named PostgreSQL database, force-dropped afterwards."""
-    admin_url = TEST_DATABASE_URL.replace("postgres://", "postgresql://", 1)
-    try:
-        admin = await asyncpg.connect(admin_url, timeout=5)
-    except (OSError, asyncpg.PostgresError) as error:
-        if services_required():
-            pytest.fail(f"PostgreSQL at {TEST_DATABASE_URL} is unreachable and REQUIRE_SERVICES=1: {error}")
-        pytest.skip(f"PostgreSQL at {TEST_DATABASE_URL} is unreachable: {error}")
-    name = f"health_{secrets.token_hex(6)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    # Tortoise caches INSERT statements per connection name ("default"), not per dialect: a SQLite
-    # app started earlier in this process would hand its `?` placeholders to asyncpg.
-    EXECUTOR_CACHE.clear()
-    try:
-        yield urlunsplit(urlsplit(TEST_DATABASE_URL)._replace(path=f"/{name}"))
-    finally:
-        EXECUTOR_CACHE.clear()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _drop_database(url: str) -> None:

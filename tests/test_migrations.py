@@ -6,14 +6,10 @@ import os
 import secrets
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-import pytest_asyncio
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
 from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.writer import MigrationWriter
@@ -21,7 +17,6 @@ from tortoise.migrations.writer import MigrationWriter
 from models import __models__
 from models.config import tortoise_config
 from server.database import close_database, open_database
-from tests.conftest import services_required
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -93,27 +88,6 @@ async def test_autodetector_sees_every_model(tmp_path: Path, monkeypatch: pytest
         sys.modules.pop(package, None)
     created = {getattr(operation, "name", None) for writer in writers for operation in writer.operations}
     assert {model.__name__ for model in __models__} <= created
-
-
-@pytest_asyncio.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh, uniquely named PostgreSQL database, force-dropped afterwards."""
-    try:
-        admin = await asyncpg.connect(TEST_DATABASE_URL.replace("postgres://", "postgresql://", 1), timeout=5)
-    except (OSError, asyncpg.PostgresError) as error:
-        if services_required():
-            pytest.fail(f"PostgreSQL at {TEST_DATABASE_URL} is unreachable and REQUIRE_SERVICES=1: {error}")
-        pytest.skip(f"PostgreSQL at {TEST_DATABASE_URL} is unreachable: {error}")
-    name = f"migrations_{secrets.token_hex(6)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    # Tortoise caches INSERT statements per connection name, not per dialect: start from a clean cache.
-    EXECUTOR_CACHE.clear()
-    try:
-        yield urlunsplit(urlsplit(TEST_DATABASE_URL)._replace(path=f"/{name}"))
-    finally:
-        EXECUTOR_CACHE.clear()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_migrations_create_every_table_of_the_models_on_postgres(postgres_url: str) -> None:
