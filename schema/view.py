@@ -31,6 +31,13 @@ from server.settings import Settings
 JSON = "application/json"
 
 
+def _lower_media_type(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    if name != b"content-type":
+        return name, value
+    media_type, separator, parameters = value.partition(b";")
+    return name, media_type.strip().lower() + separator + parameters
+
+
 class SessionGraphQL(GraphQL[Context, None]):
     def __init__(self, schema: object, settings: Settings) -> None:
         ide = "graphiql" if settings.graphiql else None  # without it, GET text/html is 404
@@ -43,11 +50,14 @@ class SessionGraphQL(GraphQL[Context, None]):
             if refusal is not None:
                 await PlainTextResponse(refusal.reason, status_code=refusal.status_code)(scope, receive, send)
                 return
+            # Strawberry compares the media type case-sensitively: it gets it lower-cased, parameters kept.
+            scope["headers"] = [_lower_media_type(name, value) for name, value in scope["headers"]]
         await super().__call__(scope, receive, send)
 
     def cross_site_refusal(self, request: Request) -> HTTPException | None:
         if request.method == "POST":
-            media_type = request.headers.get("content-type", "").partition(";")[0].strip()
+            # Media types are case-insensitive (RFC 9110 8.3.1); parameters such as charset may follow.
+            media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
             if media_type != JSON:
                 return HTTPException(415, "POST requests must have content-type application/json")
         elif (

@@ -92,6 +92,7 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.http_protocol import head_limited_protocol
 
     # Migrate before serving, so an unreachable database is one clear line rather than a traceback.
     try:
@@ -104,6 +105,10 @@ def _serve(settings: Settings) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        http=head_limited_protocol(settings.max_header_bytes),
+        # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1, or from its own FORWARDED_ALLOW_IPS.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=list(settings.forwarded_allow_ips),
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         server_header=False,

@@ -79,6 +79,8 @@ class Settings:
     session_clean_batch_size: int = 1000
     # Limits on what a request may ask.
     max_request_bytes: int = 65536
+    #: request line and headers together (uvicorn's httptools parser sets no limit)
+    max_header_bytes: int = 16384
     max_query_tokens: int = 2000
     max_query_aliases: int = 15
     max_query_depth: int = 10
@@ -86,6 +88,8 @@ class Settings:
     cors_allow_origins: tuple[str, ...] = ()
     graphiql: bool = True
     introspection: bool = True
+    #: peers (a reverse proxy) whose X-Forwarded-For and X-Forwarded-Proto are believed; none by default
+    forwarded_allow_ips: tuple[str, ...] = ()
     # Brute force and lifetime: (attempts, window in seconds) per identifier and per client address.
     login_rate_limit: tuple[int, float] | None = (10, 180.0)
     #: seconds after creation when a session ends however active it is; None: no absolute limit
@@ -148,12 +152,14 @@ class Settings:
                 "SESSION_CLEAN_BATCH_SIZE", cls.session_clean_batch_size, low=1, high=100_000
             ),
             max_request_bytes=reader.integer("MAX_REQUEST_BYTES", cls.max_request_bytes, low=1024, high=64 * 2**20),
+            max_header_bytes=reader.integer("MAX_HEADER_BYTES", cls.max_header_bytes, low=1024, high=2**20),
             max_query_tokens=reader.integer("MAX_QUERY_TOKENS", cls.max_query_tokens, low=10, high=100_000),
             max_query_aliases=reader.integer("MAX_QUERY_ALIASES", cls.max_query_aliases, low=1, high=1000),
             max_query_depth=reader.integer("MAX_QUERY_DEPTH", cls.max_query_depth, low=2, high=100),
             cors_allow_origins=reader.origins("CORS_ALLOW_ORIGINS"),
             graphiql=reader.boolean("GRAPHIQL", cls.graphiql),
             introspection=reader.boolean("INTROSPECTION", cls.introspection),
+            forwarded_allow_ips=reader.addresses("FORWARDED_ALLOW_IPS"),
             login_rate_limit=reader.rate("LOGIN_RATE_LIMIT", "10/3m"),
             session_max_lifetime=reader.optional_duration("SESSION_MAX_LIFETIME", "off"),
         )
@@ -245,6 +251,19 @@ class _Reader:
             if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
                 raise SettingsError(name, value, "a comma-separated list of origins such as https://shop.example")
         return origins
+
+    def addresses(self, name: str) -> tuple[str, ...]:
+        """IP addresses and networks (10.0.0.0/8), or `*` for every peer; none when unset."""
+        value = self._raw(name, "")
+        parts = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+        if parts == ("*",):
+            return parts
+        try:
+            return tuple(
+                str(ipaddress.ip_network(part) if "/" in part else ipaddress.ip_address(part)) for part in parts
+            )
+        except ValueError:
+            raise SettingsError(name, value, "IP addresses or networks such as 10.0.0.1,10.1.0.0/16, or *") from None
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._raw(name, "true" if default else "false").lower()

@@ -24,7 +24,7 @@ SERVER_SETTINGS = (
     "CHANNEL_TOKEN_HEADER", "SUPERADMIN_IDENTIFIER", "SUPERADMIN_PASSWORD", "REQUIRE_VERIFICATION", "LOG_LEVEL",
     "SESSION_CACHE_NAMESPACE", "SESSION_CLEAN_INTERVAL", "SESSION_CLEAN_BATCH_SIZE", "MAX_REQUEST_BYTES",
     "MAX_QUERY_TOKENS", "MAX_QUERY_ALIASES", "MAX_QUERY_DEPTH", "CORS_ALLOW_ORIGINS", "GRAPHIQL", "INTROSPECTION",
-    "LOGIN_RATE_LIMIT", "SESSION_MAX_LIFETIME",
+    "LOGIN_RATE_LIMIT", "SESSION_MAX_LIFETIME", "MAX_HEADER_BYTES", "FORWARDED_ALLOW_IPS",
 )  # fmt: skip
 
 
@@ -53,6 +53,15 @@ def wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path, ti
 def live_server(tmp_path: Path, log_name: str = "server.log", **settings: str) -> Iterator[int]:
     """Start the server with `settings` as its environment (a SQLite file in `tmp_path` unless
     DATABASE_URL is given); its output goes to `tmp_path / log_name`. Yields the port; always stops it."""
+    with live_server_process(tmp_path, log_name, **settings) as (port, _):
+        yield port
+
+
+@contextmanager
+def live_server_process(
+    tmp_path: Path, log_name: str = "server.log", **settings: str
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`live_server`, yielding the server process as well as its port."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key not in SERVER_SETTINGS}
     env.update(
@@ -71,7 +80,7 @@ def live_server(tmp_path: Path, log_name: str = "server.log", **settings: str) -
         )
     try:
         wait_until_healthy(process, f"http://127.0.0.1:{port}", log)
-        yield port
+        yield port, process
     finally:
         process.terminate()
         try:
