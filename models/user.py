@@ -17,6 +17,8 @@ class User(TimestampedModel):
     password_hash = fields.CharField(max_length=255, null=True)
     verified = fields.BooleanField(default=True)
     last_login = fields.DatetimeField(null=True)
+    #: True on the superadmin the bootstrap keeps, NULL on every other user, unique so at most one holds it
+    is_superadmin = fields.BooleanField(null=True, unique=True)
     roles: fields.ManyToManyRelation[Role] = fields.ManyToManyField(
         "models.Role", related_name="users", through="user_roles"
     )

@@ -9,6 +9,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 
 from models import Permission
 from schema.context import Info
+from server.services.actor import Actor
 from server.services.errors import ForbiddenError
 
 
@@ -57,6 +58,12 @@ class AllowOrSelf(Allow):
         if session is not None and session.user is not None and str(session.user.id) == str(kwargs.get("user_id")):
             return True
         return await super().has_permission(source, info, **kwargs)
+
+
+def actor(info: Info) -> Actor:
+    """The caller, for the services to check what they may grant (see server/services/actor.py)."""
+    session = info.context.session
+    return Actor.of(None if session is None else session.user)
 
 
 def allow(*permissions: Permission) -> list[FieldExtension]:

@@ -1,4 +1,12 @@
-"""First start: the default channel, the SuperAdmin role and the superadmin user (idempotent)."""
+"""Each start: the default channel, the SuperAdmin role and the superadmin user, as they must be.
+
+The superadmin is the user marked `is_superadmin`, whatever its identifier: renamed, it stays the
+superadmin and no other is made. Each start gives the SuperAdmin role every permission and every
+channel again, and the marked user the role and its verification. A superadmin is created on the
+first start (no SuperAdmin role yet), with the role, in one transaction. On a database that had one
+and lost it (deleted behind the API's back, or unmarked by migration 0003), a new one is created only
+from an explicit SUPERADMIN_PASSWORD, never with the default password: else one error line, nothing made.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +14,45 @@ import logging
 import secrets
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from models import Channel, Permission, Role, User
 from server.database import startup_lock
 from server.services.channel import DEFAULT_CHANNEL_CODE, SUPER_ADMIN_ROLE_CODE
+from server.services.errors import UserInputError
+from server.services.identifiers import normalise_identifier
 from server.services.passwords import hash_password
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
 
+SUPER_ADMIN_ROLE_DESCRIPTION = "SuperAdmin"
+ALL_PERMISSIONS = [permission.value for permission in Permission]
 
-async def bootstrap(settings: Settings) -> None:
+
+async def bootstrap(settings: Settings) -> bool:
+    """Create or repair; True when something cached sessions carry was repaired (clear the cache then)."""
+    identifier = _superadmin_identifier(settings)
+    default_password = settings.superadmin_password == Settings().superadmin_password
     # One instance at a time: concurrent first starts would race on the role's channel link.
     async with startup_lock(settings.database_url):
         channel = await _default_channel()
-        role = await _super_admin_role(channel)
-        await _superadmin(settings, role)
-    defaults = Settings()
-    if settings.superadmin_password == defaults.superadmin_password:
+        role = await Role.filter(code=SUPER_ADMIN_ROLE_CODE).first()
+        if role is None:
+            role = await _first_start(settings, identifier, channel)
+        repaired = await _repair_role(role)
+        repaired = await _repair_superadmin(settings, identifier, role, default_password) or repaired
+    if default_password:
         logger.warning("SUPERADMIN_PASSWORD is the default: set it before this service faces the internet")
+    return repaired
+
+
+def _superadmin_identifier(settings: Settings) -> str:
+    try:
+        return normalise_identifier(settings.superadmin_identifier)
+    except UserInputError as error:
+        accepts = "an identifier of 1 to 255 visible characters"
+        raise SettingsError("SUPERADMIN_IDENTIFIER", settings.superadmin_identifier, accepts) from error
 
 
 async def _default_channel() -> Channel:
@@ -37,29 +65,81 @@ async def _default_channel() -> Channel:
     return channel
 
 
-async def _super_admin_role(channel: Channel) -> Role:
-    role = await Role.filter(code=SUPER_ADMIN_ROLE_CODE).first()
-    if role is None:
-        try:
+async def _first_start(settings: Settings, identifier: str, channel: Channel) -> Role:
+    """The SuperAdmin role and the superadmin together, so no start can leave one without the other."""
+    password_hash = await hash_password(settings.superadmin_password)
+    try:
+        async with in_transaction() as connection:
             role = await Role.create(
                 code=SUPER_ADMIN_ROLE_CODE,
-                description="SuperAdmin",
-                permissions=[p.value for p in Permission],
+                description=SUPER_ADMIN_ROLE_DESCRIPTION,
+                permissions=ALL_PERMISSIONS,
+                using_db=connection,
             )
-        except IntegrityError:
-            role = await Role.get(code=SUPER_ADMIN_ROLE_CODE)
-    if not await role.channels.filter(id=channel.id).exists():
-        await role.channels.add(channel)
+            await role.channels.add(channel, using_db=connection)
+            user = await User.create(
+                identifier=identifier,
+                password_hash=password_hash,
+                verified=True,
+                is_superadmin=True,
+                using_db=connection,
+            )
+            await user.roles.add(role, using_db=connection)
+    except IntegrityError:  # another instance made them first
+        return await Role.get(code=SUPER_ADMIN_ROLE_CODE)
+    logger.info("created the superadmin user %r", identifier)
     return role
 
 
-async def _superadmin(settings: Settings, role: Role) -> None:
-    if await User.filter(identifier=settings.superadmin_identifier).exists():
-        return
+async def _repair_role(role: Role) -> bool:
+    """Every permission and every channel back on the SuperAdmin role; True if it lacked any."""
+    repaired = False
+    if role.permissions != ALL_PERMISSIONS or role.description != SUPER_ADMIN_ROLE_DESCRIPTION:
+        await Role.filter(id=role.id).update(permissions=ALL_PERMISSIONS, description=SUPER_ADMIN_ROLE_DESCRIPTION)
+        repaired = True
+    linked = await role.channels.all().values_list("id", flat=True)
+    missing = await Channel.exclude(id__in=linked) if linked else await Channel.all()
+    if missing:
+        await role.channels.add(*missing)
+        repaired = True
+    if repaired:
+        logger.warning("restored the SuperAdmin role's permissions and channels")
+    return repaired
+
+
+async def _repair_superadmin(settings: Settings, identifier: str, role: Role, default_password: bool) -> bool:
+    """The marked user holds the role and is verified; True if it was not. Without a marked user,
+    create one only from an explicit password and a free identifier."""
+    user = await User.filter(is_superadmin=True).first()
+    if user is not None:
+        repaired = False
+        if not await user.roles.filter(id=role.id).exists():
+            await user.roles.add(role)
+            repaired = True
+        if not user.verified:
+            await User.filter(id=user.id).update(verified=True)
+            repaired = True
+        if repaired:
+            logger.warning("restored the superadmin user's SuperAdmin role and verification")
+        return repaired
+    if default_password:
+        logger.error(
+            "no superadmin user on this database (deleted, or not recognised when migrated): none is created with"
+            " the default password; set SUPERADMIN_PASSWORD, and a SUPERADMIN_IDENTIFIER no user has, to create one"
+        )
+        return False
+    if await User.filter(identifier=identifier).exists():
+        logger.error(
+            "no superadmin user on this database, and SUPERADMIN_IDENTIFIER %r belongs to another user:"
+            " none is created; set a SUPERADMIN_IDENTIFIER no user has",
+            identifier,
+        )
+        return False
     password_hash = await hash_password(settings.superadmin_password)
-    try:
-        user = await User.create(identifier=settings.superadmin_identifier, password_hash=password_hash, verified=True)
-    except IntegrityError:
-        return
-    await user.roles.add(role)
-    logger.info("created the superadmin user %r", settings.superadmin_identifier)
+    async with in_transaction() as connection:
+        user = await User.create(
+            identifier=identifier, password_hash=password_hash, verified=True, is_superadmin=True, using_db=connection
+        )
+        await user.roles.add(role, using_db=connection)
+    logger.warning("created a new superadmin user %r: this database had none", identifier)
+    return False

@@ -27,8 +27,10 @@ def make_lifespan(settings: Settings) -> Callable[[Starlette], AbstractAsyncCont
         await open_database(settings.database_url)
         cache = build_session_cache(settings, namespace=settings.session_cache_namespace)
         try:
-            await bootstrap(settings)
+            repaired = await bootstrap(settings)
             services = Services.build(cache, settings)
+            if repaired:  # sessions cached before the repair carry the permissions it put back
+                await services.sessions.clear_cache()
             async with scheduled_session_clean(services.sessions, settings):
                 yield {"services": services, "settings": settings}
         finally:

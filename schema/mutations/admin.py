@@ -6,7 +6,7 @@ from models import Permission
 from schema.context import Info
 from schema.ids import parse_id, parse_ids
 from schema.inputs import CreateChannelInput, CreateRoleInput, CreateUserInput, UpdateRoleInput
-from schema.permissions import allow
+from schema.permissions import actor, allow
 from schema.types import Channel, Role, User
 
 
@@ -28,6 +28,7 @@ class AdminMutations:
             description=input.description if _given(input.description) else None,
             permissions=input.permissions,
             channel_ids=parse_ids(input.channel_ids, "Channel"),
+            actor=actor(info),
         )
         return Role.from_domain(role)
 
@@ -38,6 +39,7 @@ class AdminMutations:
             description=input.description if _given(input.description) else None,
             permissions=input.permissions if _given(input.permissions) else None,
             channel_ids=parse_ids(input.channel_ids, "Channel") if _given(input.channel_ids) else None,  # type: ignore[arg-type]
+            actor=actor(info),
         )
         return Role.from_domain(role)
 
@@ -48,5 +50,6 @@ class AdminMutations:
             password=input.password if _given(input.password) else None,
             verified=input.verified if _given(input.verified) else True,  # type: ignore[arg-type]
             role_ids=parse_ids(input.role_ids, "Role") if _given(input.role_ids) else [],  # type: ignore[arg-type]
+            actor=actor(info),
         )
         return User.from_domain(user)

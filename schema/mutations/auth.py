@@ -21,7 +21,9 @@ class AuthMutations:
     )
     async def login(self, info: Info, username: str, password: str, remember_me: bool | None = None) -> LoginResult:
         context = info.context
-        outcome = await context.services.auth.login(context.request_context, username, password)
+        outcome = await context.services.auth.login(
+            context.request_context, username, password, remember_me=bool(remember_me)
+        )
         if isinstance(outcome, CachedSession):
             context.start_session(outcome, remember_me=bool(remember_me))
         return login_result(outcome)

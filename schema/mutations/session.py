@@ -5,7 +5,7 @@ import strawberry
 from models import Permission
 from schema.context import Info
 from schema.ids import parse_id
-from schema.permissions import allow, allow_or_self, has_session
+from schema.permissions import actor, allow, allow_or_self, has_session
 from schema.types import CachedSession
 from server.services.errors import EntityNotFoundError, UserInputError
 from server.services.text import check_storable
@@ -31,9 +31,8 @@ class SessionMutations:
             raise UserInputError(f"authenticationStrategyName must be 1 to {MAX_STRATEGY_NAME_LENGTH} characters")
         check_storable(authentication_strategy_name, "authenticationStrategyName")
         services = info.context.services
-        user = await services.users.find_one(parse_id(user_id, "User"))
-        if user is None:
-            raise EntityNotFoundError("User", user_id)
+        # Acting as a user is holding what they hold: only users within the caller's own permissions.
+        user = await services.users.find_manageable(parse_id(user_id, "User"), actor=actor(info))
         session = await services.sessions.create_new_authenticated_session(
             info.context.request_context, user, authentication_strategy_name
         )

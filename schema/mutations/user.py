@@ -8,7 +8,7 @@ from models import Permission
 from schema.context import Info
 from schema.ids import parse_id, parse_ids
 from schema.inputs import UpdateUserInput
-from schema.permissions import allow
+from schema.permissions import actor, allow
 from schema.types import Success, User
 
 
@@ -29,6 +29,7 @@ class UserMutations:
             password=input.password if _given(input.password) else None,
             verified=input.verified if _given(input.verified) else None,
             role_ids=parse_ids(input.role_ids, "Role") if _given(input.role_ids) else None,  # type: ignore[arg-type]
+            actor=actor(info),
         )
         return User.from_domain(user)
 
@@ -36,7 +37,7 @@ class UserMutations:
         extensions=allow(Permission.DeleteUser), description="Deletes the user, their sessions and their orders."
     )
     async def delete_user(self, info: Info, id: strawberry.ID) -> Success:
-        await info.context.services.users.delete(parse_id(id, "User"))
+        await info.context.services.users.delete(parse_id(id, "User"), actor=actor(info))
         return Success(success=True)
 
     @strawberry.mutation(

@@ -1,7 +1,8 @@
 """Brute-force protection: login attempts limited per identifier and per client address.
 
 Each attempt counts against two fixed windows of LOGIN_RATE_LIMIT (say 10 attempts per 3
-minutes): one keyed by the SHA-256 digest of the lower-cased identifier, one by the digest of the
+minutes): one keyed by the SHA-256 digest of the identifier's normal form (server/services/identifiers.py,
+invisible characters dropped, so every spelling of one account shares its window), one by the digest of the
 client address (an IPv6 address counts as its /64, which one client usually holds whole). An
 attempt over either limit is refused before any password is checked, with the seconds left in the
 window. A successful login resets its identifier's window, never its address's.
@@ -28,6 +29,7 @@ from aiocache.backends.redis import RedisBackend
 from server.cache.base import SessionCacheStrategy
 from server.cache.default import DefaultSessionCacheStrategy
 from server.services.errors import RateLimitedError
+from server.services.identifiers import fold_identifier
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ MAX_LOCAL_COUNTERS = 100_000
 
 def limit_keys(identifier: str, address: str | None) -> list[str]:
     """The counters one attempt counts against: its identifier's and, when known, its address's."""
-    keys = ["id:" + _digest(identifier.strip().lower())]
+    keys = ["id:" + _digest(fold_identifier(identifier))]
     if address:
         keys.append("ip:" + _digest(_address_group(address)))
     return keys

@@ -1,4 +1,10 @@
-"""Roles: permissions granted on channels. Every change clears the session cache."""
+"""Roles: permissions granted on channels. Every change clears the session cache.
+
+Who may grant what is the actor's to say (server/services/actor.py): creating a role needs CreateRole,
+and changing one UpdateRole, on every channel it is or will be on, as well as every permission it
+holds before and after. The SuperAdmin permission belongs to the SuperAdmin role alone, and that role
+is the bootstrap's: nobody changes it through the API.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ from tortoise.transactions import in_transaction
 
 from models import Channel, Permission, Role
 from models.enums import PERMISSION_ORDER
-from server.services.errors import EntityNotFoundError, UserInputError
+from server.services.actor import NOBODY, Actor, role_permissions
+from server.services.channel import SUPER_ADMIN_ROLE_CODE
+from server.services.errors import EntityNotFoundError, ForbiddenError, UserInputError
 from server.services.session import SessionService
 from server.services.text import check_storable
 
@@ -25,14 +33,22 @@ class RoleService:
         return await Role.filter(id=role_id).prefetch_related("channels").first()
 
     async def create(
-        self, code: str, description: str | None, permissions: Sequence[Permission], channel_ids: Sequence[int]
+        self,
+        code: str,
+        description: str | None,
+        permissions: Sequence[Permission],
+        channel_ids: Sequence[int],
+        *,
+        actor: Actor = NOBODY,
     ) -> Role:
         code = code.strip()
         if not 0 < len(code) <= MAX_CODE_LENGTH:
             raise UserInputError(f"code must be 1 to {MAX_CODE_LENGTH} characters")
         check_storable(code, "code")
         description = self._checked_description(description or "")
+        permissions = _grantable(permissions)
         channels = await self._channels(channel_ids)
+        actor.check_holds({*permissions, Permission.CreateRole}, [channel.id for channel in channels])
         if await Role.filter(code=code).exists():
             raise UserInputError(f"a role with the code '{code}' already exists")
         try:
@@ -53,14 +69,28 @@ class RoleService:
         description: str | None = None,
         permissions: Sequence[Permission] | None = None,
         channel_ids: Sequence[int] | None = None,
+        *,
+        actor: Actor = NOBODY,
     ) -> Role:
-        role = await Role.filter(id=role_id).first()
-        if role is None:
-            raise EntityNotFoundError("Role", role_id)
+        """Change what is given; the actor must hold UpdateRole and the role's permissions, old and new,
+        on each of its channels, old and new."""
+        if description is not None:
+            description = self._checked_description(description)
+        if permissions is not None:
+            permissions = _grantable(permissions)
         channels = None if channel_ids is None else await self._channels(channel_ids)
         async with in_transaction() as connection:
+            # Locked, so that what the actor is checked against is what the change replaces.
+            role = await Role.filter(id=role_id).using_db(connection).select_for_update().first()
+            if role is None:
+                raise EntityNotFoundError("Role", role_id)
+            if role.code == SUPER_ADMIN_ROLE_CODE:
+                raise ForbiddenError("The SuperAdmin role cannot be changed")
+            before = {channel.id for channel in await role.channels.all().using_db(connection)}
+            after = before if channels is None else {channel.id for channel in channels}
+            actor.check_holds({*role_permissions(role), *(permissions or ()), Permission.UpdateRole}, before | after)
             if description is not None:
-                role.description = self._checked_description(description)
+                role.description = description
             if permissions is not None:
                 role.permissions = _normalised(permissions)
             await role.save(using_db=connection)
@@ -90,6 +120,12 @@ class RoleService:
         if missing:
             raise EntityNotFoundError("Channel", min(missing))
         return sorted(channels, key=lambda channel: channel.id)
+
+
+def _grantable(permissions: Sequence[Permission]) -> Sequence[Permission]:
+    if Permission.SuperAdmin in permissions:
+        raise UserInputError("the SuperAdmin permission cannot be granted: it belongs to the SuperAdmin role alone")
+    return permissions
 
 
 def _normalised(permissions: Sequence[Permission]) -> list[str]:

@@ -14,13 +14,15 @@ from tortoise.transactions import in_transaction
 
 from models import Role, User
 from server.cached_session import CachedSession
+from server.services.actor import NOBODY, Actor
+from server.services.channel import SUPER_ADMIN_ROLE_CODE
 from server.services.errors import EntityNotFoundError, ForbiddenError, UserInputError
+from server.services.identifiers import MAX_IDENTIFIER_LENGTH as MAX_IDENTIFIER_LENGTH
+from server.services.identifiers import normalise_identifier
 from server.services.login_limiter import LoginLimiter, check_login_limit, identifier_key
 from server.services.passwords import hash_password, verify_password
 from server.services.session import SessionService
-from server.services.text import check_storable
 
-MAX_IDENTIFIER_LENGTH = 255
 MIN_PASSWORD_LENGTH = 1
 MAX_PASSWORD_LENGTH = 1024
 
@@ -40,13 +42,29 @@ class UserService:
     async def find_one(self, user_id: int) -> User | None:
         return await User.filter(id=user_id).prefetch_related("roles__channels").first()
 
+    async def find_manageable(self, user_id: int, *, actor: Actor) -> User:
+        """The user, with roles and channels, if the actor holds all the user holds (to act on or as them)."""
+        user = await self.find_one(user_id)
+        if user is None:
+            raise EntityNotFoundError("User", user_id)
+        actor.check_holds_roles(user.roles)
+        return user
+
     async def create(
-        self, identifier: str, password: str | None, verified: bool = True, role_ids: Sequence[int] = ()
+        self,
+        identifier: str,
+        password: str | None,
+        verified: bool = True,
+        role_ids: Sequence[int] = (),
+        *,
+        actor: Actor = NOBODY,
     ) -> User:
+        """A new user; giving them roles is granting, so the actor must hold what each role grants."""
         identifier = _checked_identifier(identifier)
         if password is not None:
             _check_password(password)
         roles = await _roles(role_ids)
+        actor.check_holds_roles(roles)
         if await User.filter(identifier=identifier).exists():
             raise UserInputError(f"a user with the identifier '{identifier}' already exists")
         password_hash = await hash_password(password) if password is not None else None
@@ -68,14 +86,20 @@ class UserService:
         password: str | None = None,
         verified: bool | None = None,
         role_ids: Sequence[int] | None = None,
+        *,
+        actor: Actor = NOBODY,
     ) -> User:
         """Change what is given. A new password ends all of the user's sessions; any other change
-        clears the session cache (cached sessions carry the identifier, verification and permissions)."""
+        clears the session cache (cached sessions carry the identifier, verification and permissions).
+
+        The actor must hold all the user holds, and what each role given to them grants. The superadmin
+        keeps the SuperAdmin role and stays verified."""
         if identifier is not None:
             identifier = _checked_identifier(identifier)
         if password is not None:
             _check_password(password)
         roles = None if role_ids is None else await _roles(role_ids)
+        _check_update(await self.find_manageable(user_id, actor=actor), actor, verified, roles)
         password_hash = await hash_password(password) if password is not None else None
         ended: list[str] = []
         try:
@@ -108,8 +132,12 @@ class UserService:
             await self._sessions.clear_cache()
         return await self._reloaded(user_id)
 
-    async def delete(self, user_id: int) -> None:
-        """Delete the user, their sessions (from the database and the cache) and their orders."""
+    async def delete(self, user_id: int, *, actor: Actor = NOBODY) -> None:
+        """Delete the user, their sessions (from the database and the cache) and their orders.
+
+        The actor must hold all the user holds; the superadmin is never deleted."""
+        if (await self.find_manageable(user_id, actor=actor)).is_superadmin:
+            raise ForbiddenError("The superadmin user cannot be deleted")
         async with in_transaction() as connection:
             user = await User.filter(id=user_id).using_db(connection).select_for_update().first()
             if user is None:
@@ -133,11 +161,23 @@ class UserService:
         if user is None:
             raise ForbiddenError()
         await check_login_limit(self._limiter, user.identifier, client_address)
-        if not await verify_password(user.password_hash, current_password[:MAX_PASSWORD_LENGTH]):
+        # An over-long password is never cut to fit: checked against no hash (the same time), it fails.
+        proven = None if len(current_password) > MAX_PASSWORD_LENGTH else user.password_hash
+        if not await verify_password(proven, current_password[:MAX_PASSWORD_LENGTH]):
             return False
         password_hash = await hash_password(new_password)
         async with in_transaction() as connection:
-            await User.filter(id=user.id).using_db(connection).select_for_update().only("id")
+            # Only if the password proven is still the user's: a reset meanwhile (by an administrator who
+            # suspects this very password) must not be overwritten by whoever knew the old one.
+            changed = (
+                await User.filter(id=user.id, password_hash=proven)
+                .using_db(connection)
+                .select_for_update()
+                .only("id")
+                .first()
+            )
+            if changed is None:
+                return False
             await User.filter(id=user.id).using_db(connection).update(password_hash=password_hash)
             ended = await self._sessions.delete_user_sessions_in(connection, user.id, keep_session_id=session.id)
         await self._sessions.forget_cached(ended)
@@ -152,10 +192,7 @@ class UserService:
 
 
 def _checked_identifier(identifier: str) -> str:
-    identifier = identifier.strip()
-    if not 0 < len(identifier) <= MAX_IDENTIFIER_LENGTH:
-        raise UserInputError(f"identifier must be 1 to {MAX_IDENTIFIER_LENGTH} characters")
-    return check_storable(identifier, "identifier")
+    return normalise_identifier(identifier)
 
 
 def _check_password(password: str) -> None:
@@ -165,8 +202,20 @@ def _check_password(password: str) -> None:
 
 async def _roles(role_ids: Sequence[int]) -> list[Role]:
     wanted = set(role_ids)
-    roles = await Role.filter(id__in=wanted) if wanted else []
+    roles = await Role.filter(id__in=wanted).prefetch_related("channels") if wanted else []
     missing = wanted - {role.id for role in roles}
     if missing:
         raise EntityNotFoundError("Role", min(missing))
     return list(roles)
+
+
+def _check_update(user: User, actor: Actor, verified: bool | None, roles: Sequence[Role] | None) -> None:
+    """FORBIDDEN when the update would grant what the actor does not hold, or demote the superadmin.
+    (Roles taken away are the user's, which the actor was checked to hold.)"""
+    if roles is not None:
+        held = {role.id for role in user.roles}
+        actor.check_holds_roles(role for role in roles if role.id not in held)
+        if user.is_superadmin and all(role.code != SUPER_ADMIN_ROLE_CODE for role in roles):
+            raise ForbiddenError("The superadmin user keeps the SuperAdmin role")
+    if user.is_superadmin and verified is False:
+        raise ForbiddenError("The superadmin user stays verified")

@@ -6,12 +6,18 @@ import pytest
 from argon2 import PasswordHasher
 
 from models import Channel, Permission, Role, User
+from server.services.actor import Actor
 from server.services.channel import SUPER_ADMIN_ROLE_CODE
 from server.services.errors import EntityNotFoundError, UserInputError
 from tests.services.support import Kit
 
 P = Permission
 PASSWORD = "correct horse battery staple"
+
+
+def superadmin_on(*channels: Channel) -> Actor:
+    """An actor holding SuperAdmin on the channels: these tests are not about who may grant."""
+    return Actor({channel.id: frozenset({P.SuperAdmin}) for channel in channels})
 
 
 async def test_channel_with_a_duplicate_code_is_rejected(kit: Kit) -> None:
@@ -66,10 +72,12 @@ async def test_updating_an_unknown_role_is_not_found(kit: Kit) -> None:
 
 async def test_updating_a_role_onto_an_unknown_channel_is_not_found_and_changes_nothing(kit: Kit) -> None:
     default = await kit.default_channel()
-    role = await kit.roles.create("buyer", None, [P.ReadOrder], [default.id])
+    role = await kit.roles.create("buyer", None, [P.ReadOrder], [default.id], actor=superadmin_on(default))
 
     with pytest.raises(EntityNotFoundError):
-        await kit.roles.update(role.id, permissions=[P.UpdateOrder], channel_ids=[default.id, 999_999])
+        await kit.roles.update(
+            role.id, permissions=[P.UpdateOrder], channel_ids=[default.id, 999_999], actor=superadmin_on(default)
+        )
     stored = await Role.get(id=role.id)
     assert stored.permissions == ["ReadOrder"]
     assert [c.id for c in await stored.channels.all()] == [default.id]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models import Permission, Role
 from server.cached_session import CachedSession
+from server.services.actor import Actor
 from tests.services.support import Kit, make_role, make_user
 
 P = Permission
@@ -26,7 +27,9 @@ async def test_role_update_means_the_next_lookup_has_the_new_permissions(kit: Ki
     assert await kit.sessions.get_session_from_token(session.token) == session
 
     # when the role gains a permission
-    await kit.roles.update(role.id, permissions=[P.ReadOrder, P.UpdateOrder])
+    await kit.roles.update(
+        role.id, permissions=[P.ReadOrder, P.UpdateOrder], actor=Actor({default.id: frozenset({P.SuperAdmin})})
+    )
 
     # then the next lookup carries it
     found = await kit.sessions.get_session_from_token(session.token)
@@ -40,7 +43,8 @@ async def test_role_losing_a_channel_is_seen_at_the_next_lookup(kit: Kit) -> Non
     role = await make_role("buyer", [P.ReadOrder], default, eu)
     session = await kit.login(await make_user("alice", role))
 
-    await kit.roles.update(role.id, channel_ids=[default.id])
+    superadmin = Actor({channel.id: frozenset({P.SuperAdmin}) for channel in (default, eu)})
+    await kit.roles.update(role.id, channel_ids=[default.id], actor=superadmin)
 
     found = await kit.sessions.get_session_from_token(session.token)
     assert found is not None and found.user is not None
