@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,8 @@ from models.config import tortoise_config
 #: Key of the PostgreSQL advisory lock held while migrating or bootstrapping (advisory locks are per database).
 STARTUP_LOCK_KEY = 0x5E5510_0001
 _POSTGRES_SCHEMES = ("postgres://", "postgresql://", "asyncpg://")
+#: The first SQLite with DELETE ... RETURNING, which every bulk delete of sessions uses (services/session_deletes.py).
+MIN_SQLITE_VERSION = (3, 35, 0)
 
 
 @asynccontextmanager
@@ -47,16 +50,26 @@ async def startup_lock(db_url: str) -> AsyncIterator[None]:
         await connection.close()
 
 
+def check_sqlite_version(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    """Refuse to start on a SQLite older than MIN_SQLITE_VERSION rather than fail at the first bulk delete."""
+    if version < MIN_SQLITE_VERSION:
+        found, needed = (".".join(map(str, v)) for v in (version, MIN_SQLITE_VERSION))
+        raise RuntimeError(f"SQLite {found} is too old: {needed} or later is needed (DELETE ... RETURNING)")
+
+
 async def open_database(db_url: str, apply_migrations: bool = True) -> None:
     if db_url.startswith("sqlite://"):
+        check_sqlite_version()
         path = db_url.removeprefix("sqlite://")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     config = tortoise_config(db_url)
     if apply_migrations:
         async with startup_lock(db_url):
-            await migrate(config=config)
-            await Tortoise.close_connections()
+            try:
+                await migrate(config=config)
+            finally:  # also when a migration fails: an open SQLite connection's thread keeps the process alive
+                await Tortoise.close_connections()
     # Requests run in other tasks than the lifespan, so the context must be reachable globally.
     await Tortoise.init(config=config, _enable_global_fallback=True)
     _quiet_pool_reconnects()
