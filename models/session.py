@@ -18,6 +18,8 @@ class Session(TimestampedModel):
     #: refreshed at most about once a day, so idle anonymous sessions can be found
     last_active_at = fields.DatetimeField()
     invalidated = fields.BooleanField(default=False)
+    #: false for a login without rememberMe, whose cookie ends with the browser session
+    remember_me = fields.BooleanField(default=True, db_default=True)
     authentication_strategy = fields.CharField(max_length=64, null=True)
     user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="sessions", null=True, on_delete=fields.CASCADE

@@ -11,9 +11,17 @@ from starlette.responses import Response
 from models import Channel, Permission
 from server.cached_session import CachedSession
 from server.services import Services
+from server.services.errors import SessionEndedError
 from server.services.request_context import RequestContext
+from server.services.session import EndedByLogin
 from server.settings import Settings
-from server.tokens import COOKIE, clear_session_cookie, read_session_tokens, write_session_token
+from server.tokens import (
+    COOKIE,
+    clear_session_cookie,
+    read_session_tokens,
+    refresh_session_cookie,
+    write_session_token,
+)
 
 
 @dataclass
@@ -24,6 +32,8 @@ class Context:
     services: Services
     channel: Channel
     session: CachedSession | None = None
+    #: the request carried the token of a guest session that a login just ended (see MERGED_SESSION_GRACE)
+    session_ended: bool = False
 
     @classmethod
     async def build(
@@ -31,11 +41,21 @@ class Context:
     ) -> Context:
         context = cls(request, response, settings, services, channel)
         for token, source in read_session_tokens(request, settings):
-            session = await services.sessions.get_session_from_token(token)
-            if session is not None:
-                if session.active_channel_id != channel.id:
+            session, slid = await services.sessions.resolve_token(token)
+            if isinstance(session, EndedByLogin):
+                # A request that raced the login which ended it: no session, no new one, and the
+                # cookie left alone, since the login's response has set the new one.
+                context.session_ended = True
+                return context
+            if session is not None and session.active_channel_id != channel.id:
+                try:
                     session = await services.sessions.set_active_channel(session, channel)
+                except SessionEndedError:  # ended meanwhile (a logout racing this request): no session
+                    session = None
+            if session is not None:
                 context.session = session
+                if slid and source == COOKIE:  # a remembered cookie lives as long as its session, no less
+                    refresh_session_cookie(response, token, settings, session.expires)
                 return context
             if source == COOKIE:  # a stale cookie is cleared, and a bearer token may still be valid
                 clear_session_cookie(response, settings)
@@ -58,6 +78,8 @@ class Context:
     async def ensure_session(self) -> CachedSession:
         """The request's session, creating an anonymous one (and sending its token) when there is none."""
         if self.session is None:
+            if self.session_ended:
+                raise SessionEndedError()
             self.session = await self.services.sessions.create_anonymous_session(self.channel.id)
             write_session_token(self.response, self.session.token, self.settings)
         return self.session

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -40,6 +42,20 @@ def write_session_token(response: Response, token: str, settings: Settings, reme
             samesite="lax",
             secure=settings.cookie_secure,
         )
+
+
+def refresh_session_cookie(response: Response, token: str, settings: Settings, expires: datetime) -> None:
+    """Send the session cookie again with a lifetime that lasts until `expires` (its expiry slid)."""
+    response.headers["cache-control"] = "no-store"
+    response.set_cookie(
+        settings.session_cookie_name,
+        token,
+        max_age=max(0, int((expires - datetime.now(UTC)).total_seconds())),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+    )
 
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:

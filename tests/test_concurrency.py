@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 from models import Session, SessionType, User
-from server.cache import DefaultSessionCacheStrategy, build_session_cache
+from server.cache import DefaultSessionCacheStrategy, Fence, build_session_cache
 from server.cached_session import CachedSession
 from server.services import Services
 from server.services.tokens import token_digest
@@ -191,10 +191,12 @@ async def test_a_late_cache_write_of_an_earlier_update_cannot_outlive_a_later_up
     second_cached = asyncio.Event()
     store_set = DefaultSessionCacheStrategy.set
 
-    async def delayed_set(self: DefaultSessionCacheStrategy, key: str, cached: CachedSession) -> None:
+    async def delayed_set(
+        self: DefaultSessionCacheStrategy, key: str, cached: CachedSession, fence: Fence | None = None
+    ) -> None:
         if cached.active_order_id == first.id:
             await second_cached.wait()
-        await store_set(self, key, cached)
+        await store_set(self, key, cached, fence)
         if cached.active_order_id == second.id:
             second_cached.set()
 
@@ -222,10 +224,12 @@ async def test_a_late_cache_write_of_an_update_cannot_revive_a_session_ended_mea
     logged_out = asyncio.Event()
     store_set = DefaultSessionCacheStrategy.set
 
-    async def delayed_set(self: DefaultSessionCacheStrategy, key: str, cached: CachedSession) -> None:
+    async def delayed_set(
+        self: DefaultSessionCacheStrategy, key: str, cached: CachedSession, fence: Fence | None = None
+    ) -> None:
         if cached.active_order_id == order.id:
             await logged_out.wait()
-        await store_set(self, key, cached)
+        await store_set(self, key, cached, fence)
 
     monkeypatch.setattr(DefaultSessionCacheStrategy, "set", delayed_set)
 

@@ -8,15 +8,15 @@ from urllib.parse import unquote, urlsplit
 from aiocache import RedisCache
 from aiocache.serializers import StringSerializer
 
-from server.cache.base import SessionCacheStrategy
-from server.cache.default import GENERATION_REFRESH_SECONDS, DefaultSessionCacheStrategy
+from server.cache.base import Fence, SessionCacheStrategy
+from server.cache.default import DefaultSessionCacheStrategy
 from server.cache.memory import InMemorySessionCacheStrategy
 from server.cache.noop import NoopSessionCacheStrategy
 from server.settings import Settings
 
 __all__ = [
-    "GENERATION_REFRESH_SECONDS",
     "DefaultSessionCacheStrategy",
+    "Fence",
     "InMemorySessionCacheStrategy",
     "NoopSessionCacheStrategy",
     "SessionCacheStrategy",

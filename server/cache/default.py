@@ -4,6 +4,11 @@ Entries live under `{namespace}:{generation}:{key}` as JSON strings with a TTL t
 session's `cache_expiry`. The integer under `{namespace}:gen` is the current generation; `clear()`
 increments it, so every older entry becomes unreachable at once and later dies by its TTL. This
 never scans or flushes the shared cache (aiocache's `clear()` runs FLUSHDB or `KEYS ns:*`).
+
+A delete also counts under `{namespace}:t:{key}` (a tombstone kept for TOMBSTONE_SECONDS). A lookup
+reads the generation and the tombstone with the entry, in one MGET, and a refill writes back only if
+both are unchanged, checked and written in one Lua script: so a lookup on one instance that read the
+database before a logout on another can never put the logged-out session back.
 """
 
 from __future__ import annotations
@@ -11,25 +16,26 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast
 
+from aiocache import RedisCache
 from aiocache.base import BaseCache
 from aiocache.serializers import NullSerializer, StringSerializer
 
+from server.cache.base import MAX_REFILL_SECONDS, TOMBSTONE_SECONDS, Fence
 from server.cached_session import CachedSession
 
-GENERATION_REFRESH_SECONDS = 0.0
-"""How long this process trusts its copy of the generation before reading the shared one.
-
-Zero: every lookup reads the generation in the same round trip (MGET), so a clear on another
-instance followed by a revocation there can never let this instance serve the revoked session."""
+#: Keys deleted per script by `delete_many`: one round trip each, short enough not to stall Redis.
+DELETE_BATCH = 500
 
 
 class DefaultSessionCacheStrategy:
     """Sessions in a (possibly shared) aiocache `cache`, isolated by `namespace`.
 
     The cache must store strings as they are (a `StringSerializer` or `NullSerializer`) and
-    should be built with `timeout=None`. A `clear()` on another instance sharing the namespace
-    is seen here within `GENERATION_REFRESH_SECONDS`; a local `clear()` is seen at once.
+    should be built with `timeout=None`. Every lookup reads the shared generation in the same round
+    trip (MGET), so a `clear()` on any instance sharing the namespace is seen here at once.
     """
 
     def __init__(self, cache: BaseCache, namespace: str) -> None:
@@ -44,6 +50,9 @@ class DefaultSessionCacheStrategy:
         self._generation_key = f"{namespace}:gen"
         self._generation: int | None = None
         self._generation_read_at = 0.0
+        self._atomic: _AtomicWrites = (
+            _RedisScripts(cache.client) if isinstance(cache, RedisCache) else _InProcess(cache)
+        )
 
     @property
     def namespace(self) -> str:
@@ -54,34 +63,70 @@ class DefaultSessionCacheStrategy:
         """The aiocache instance the entries live in (the login limiter shares its Redis client)."""
         return self._cache
 
-    async def set(self, key: str, session: CachedSession) -> None:
-        """Store `session` (without its token) until its `cache_expiry`, and at least 1 second."""
+    async def lookup(self, key: str) -> tuple[CachedSession | None, Fence | None]:
+        """The cached session (or None), and a fence: the generation and the key's tombstone as read."""
+        generation = self._generation
+        if generation is None:
+            generation = await self._read_generation()
+        current, raw, tombstone = await self._cache.multi_get(
+            [self._generation_key, self._entry_key(generation, key), self._tombstone_key(key)]
+        )
+        taken_at = time.monotonic()
+        if current is None:  # the generation was lost (eviction, restart): start a new one
+            generation = await self._read_generation()
+            raw = None
+        elif int(current) != generation:
+            generation = int(current)
+            raw = await self._get_str(self._entry_key(generation, key))
+        self._remember(generation)
+        return self._decoded(raw), Fence((generation, "" if tombstone is None else str(tombstone)), taken_at)
+
+    async def set(self, key: str, session: CachedSession, fence: Fence | None = None) -> None:
+        """Store `session` (without its token) until its `cache_expiry`, and at least 1 second.
+
+        With a fence, only if neither the generation nor the key's tombstone moved since it was taken
+        (one atomic script), and only within MAX_REFILL_SECONDS of it.
+        """
+        value = json.dumps(session.to_json(), separators=(",", ":"))
+        ttl = max(1, math.ceil(session.cache_expiry - time.time()))
+        if fence is not None:
+            if time.monotonic() - fence.taken_at >= MAX_REFILL_SECONDS:
+                return
+            generation, tombstone = cast(tuple[int, str], fence.version)
+            await self._atomic.set_if_unchanged(
+                self._generation_key,
+                self._tombstone_key(key),
+                self._entry_key(generation, key),
+                str(generation),
+                tombstone,
+                value,
+                ttl * 1000,
+            )
+            return
         # The last generation seen is good enough: an entry written under one that a clear elsewhere
         # has since replaced is simply never found, and the next lookup learns the new generation.
         generation = self._generation if self._generation is not None else await self._read_generation()
-        value = json.dumps(session.to_json(), separators=(",", ":"))
-        ttl = max(1, math.ceil(session.cache_expiry - time.time()))
         # A float TTL makes aiocache's RedisCache use PSETEX; with an int it calls redis-py's
         # setex(), deprecated in redis-py 8 (a DeprecationWarning on every write).
         await self._cache.set(self._entry_key(generation, key), value, ttl=float(ttl))
 
     async def get(self, key: str) -> CachedSession | None:
         """The cached session (token ""), or None if absent, cleared or past its `cache_expiry`."""
-        raw = await self._lookup(key)
-        if raw is None:
-            return None
-        session = CachedSession.from_json(json.loads(raw))
-        # The TTL is rounded up to whole seconds; never hand out an entry past its expiry.
-        if session.cache_expiry <= time.time():
-            return None
-        return session
+        return (await self.lookup(key))[0]
 
     async def delete(self, key: str) -> None:
-        """Forget `key` under the shared generation as it is now."""
-        # Read the generation afresh: deleting under a stale one could leave behind an entry
-        # that another instance wrote after a clear (say, the session being logged out).
-        generation = await self._read_generation()
-        await self._cache.delete(self._entry_key(generation, key))
+        """Forget `key` under the shared generation as it is now, and count a tombstone for it.
+
+        One script: the generation is read afresh inside it, since deleting under a stale one could
+        leave behind an entry that another instance wrote after a clear (say, the session being logged out).
+        """
+        await self._atomic.invalidate(self._generation_key, self._namespace, [key], self._tombstone_key)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """`delete` of every key, DELETE_BATCH keys per script (one round trip each)."""
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            await self._atomic.invalidate(self._generation_key, self._namespace, batch, self._tombstone_key)
 
     async def clear(self) -> None:
         """Make every entry of this namespace unreachable in O(1) by bumping the generation."""
@@ -95,13 +140,13 @@ class DefaultSessionCacheStrategy:
     def _entry_key(self, generation: int, key: str) -> str:
         return f"{self._namespace}:{generation}:{key}"
 
+    def _tombstone_key(self, key: str) -> str:
+        return f"{self._namespace}:t:{key}"
+
     def _remember(self, generation: int) -> int:
         self._generation = generation
         self._generation_read_at = time.monotonic()
         return generation
-
-    def _generation_is_fresh(self) -> bool:
-        return time.monotonic() - self._generation_read_at < GENERATION_REFRESH_SECONDS
 
     async def _read_generation(self) -> int:
         """Read the shared generation, creating it if it does not exist."""
@@ -119,22 +164,114 @@ class DefaultSessionCacheStrategy:
                 return self._remember(int(raw))
         return self._remember(initial)
 
-    async def _lookup(self, key: str) -> str | None:
-        generation = self._generation
-        if generation is not None:
-            if self._generation_is_fresh():
-                return await self._get_str(self._entry_key(generation, key))
-            # Re-check the generation in the same round trip as the lookup, so a hot `get`
-            # stays one round trip even when the local copy is due for a refresh.
-            current, raw = await self._cache.multi_get([self._generation_key, self._entry_key(generation, key)])
-            if current is not None and int(current) == generation:
-                self._remember(generation)
-                return None if raw is None else str(raw)
-            if current is not None:
-                return await self._get_str(self._entry_key(self._remember(int(current)), key))
-        generation = await self._read_generation()
-        return await self._get_str(self._entry_key(generation, key))
+    @staticmethod
+    def _decoded(raw: object) -> CachedSession | None:
+        if raw is None:
+            return None
+        session = CachedSession.from_json(json.loads(str(raw)))
+        # The TTL is rounded up to whole seconds; never hand out an entry past its expiry.
+        if session.cache_expiry <= time.time():
+            return None
+        return session
 
     async def _get_str(self, full_key: str) -> str | None:
         raw = await self._cache.get(full_key)
         return None if raw is None else str(raw)
+
+
+class _AtomicWrites(Protocol):
+    async def set_if_unchanged(
+        self,
+        generation_key: str,
+        tombstone_key: str,
+        entry_key: str,
+        generation: str,
+        tombstone: str,
+        value: str,
+        ttl_ms: int,
+    ) -> None: ...
+
+    async def invalidate(
+        self, generation_key: str, namespace: str, keys: Sequence[str], tombstone_key: Callable[[str], str]
+    ) -> None: ...
+
+
+_SET_IF_UNCHANGED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
+return 1
+"""
+
+# KEYS: the generation, then one tombstone per key; ARGV: namespace, tombstone TTL, then the keys. An
+# entry's key depends on the generation read here, so it is built inside the script (single-node Redis).
+_INVALIDATE = """
+local generation = redis.call('GET', KEYS[1])
+for i = 2, #KEYS do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[2])
+  if generation then redis.call('DEL', ARGV[1] .. ':' .. generation .. ':' .. ARGV[i + 1]) end
+end
+return 1
+"""
+
+
+class _RedisScripts:
+    """The check-and-write steps as Lua scripts: Redis runs each one atomically, in one round trip."""
+
+    def __init__(self, client: Any) -> None:
+        self._set_if_unchanged = client.register_script(_SET_IF_UNCHANGED)
+        self._invalidate = client.register_script(_INVALIDATE)
+
+    async def set_if_unchanged(
+        self,
+        generation_key: str,
+        tombstone_key: str,
+        entry_key: str,
+        generation: str,
+        tombstone: str,
+        value: str,
+        ttl_ms: int,
+    ) -> None:
+        await self._set_if_unchanged(
+            keys=[generation_key, tombstone_key, entry_key], args=[generation, tombstone, value, ttl_ms]
+        )
+
+    async def invalidate(
+        self, generation_key: str, namespace: str, keys: Sequence[str], tombstone_key: Callable[[str], str]
+    ) -> None:
+        await self._invalidate(
+            keys=[generation_key, *map(tombstone_key, keys)], args=[namespace, TOMBSTONE_SECONDS, *keys]
+        )
+
+
+class _InProcess:
+    """The same steps on an in-process aiocache backend, which never suspends inside a call, so
+    nothing can run between the check and the write."""
+
+    def __init__(self, cache: BaseCache) -> None:
+        self._cache = cache
+
+    async def set_if_unchanged(
+        self,
+        generation_key: str,
+        tombstone_key: str,
+        entry_key: str,
+        generation: str,
+        tombstone: str,
+        value: str,
+        ttl_ms: int,
+    ) -> None:
+        current, seen = await self._cache.multi_get([generation_key, tombstone_key])
+        if current is not None and str(current) == generation and ("" if seen is None else str(seen)) == tombstone:
+            await self._cache.set(entry_key, value, ttl=ttl_ms / 1000)
+
+    async def invalidate(
+        self, generation_key: str, namespace: str, keys: Sequence[str], tombstone_key: Callable[[str], str]
+    ) -> None:
+        generation = await self._cache.get(generation_key)
+        for key in keys:
+            await self._cache.increment(tombstone_key(key))
+            await self._cache.expire(tombstone_key(key), TOMBSTONE_SECONDS)
+            if generation is not None:
+                await self._cache.delete(f"{namespace}:{generation}:{key}")

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 
+from server.cache.base import Fence
 from server.cached_session import CachedSession
+
+#: Deletions remembered for fences at most; a fence older than the oldest one forgotten is refused.
+MAX_TOMBSTONES = 10_000
 
 
 class InMemorySessionCacheStrategy:
@@ -13,6 +18,9 @@ class InMemorySessionCacheStrategy:
 
     Reads refresh an entry's recency; an entry whose `cache_expiry` has passed is dropped on
     read and never returned. Sessions are stored without their raw token.
+
+    Every delete and clear advances a version; a fence is the version at its lookup, and a
+    fenced write is refused if its key was deleted (or everything cleared) at a later version.
     """
 
     def __init__(self, max_size: int) -> None:
@@ -20,6 +28,12 @@ class InMemorySessionCacheStrategy:
             raise ValueError(f"max_size must be at least 1, got {max_size}")
         self._max_size = max_size
         self._entries: OrderedDict[str, CachedSession] = OrderedDict()
+        self._version = 0
+        self._cleared_at = 0
+        #: key -> version of its last delete, oldest first
+        self._tombstones: OrderedDict[str, int] = OrderedDict()
+        #: the latest version among tombstones dropped for space
+        self._forgotten_up_to = 0
 
     @property
     def max_size(self) -> int:
@@ -28,8 +42,13 @@ class InMemorySessionCacheStrategy:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def set(self, key: str, session: CachedSession) -> None:
+    async def lookup(self, key: str) -> tuple[CachedSession | None, Fence | None]:
+        return self._get(key), Fence(self._version, time.monotonic())
+
+    async def set(self, key: str, session: CachedSession, fence: Fence | None = None) -> None:
         """Store `session` as the most recently used entry, then evict down to `max_size`."""
+        if fence is not None and not self._holds(key, fence):
+            return
         entries = self._entries
         entries[key] = session.without_token()
         entries.move_to_end(key)
@@ -39,6 +58,33 @@ class InMemorySessionCacheStrategy:
 
     async def get(self, key: str) -> CachedSession | None:
         """The cached session (token ""), or None if absent or past its `cache_expiry`."""
+        return self._get(key)
+
+    async def delete(self, key: str) -> None:
+        """Forget `key`; a missing key is not an error."""
+        self._entries.pop(key, None)
+        self._version += 1
+        tombstones = self._tombstones
+        tombstones[key] = self._version
+        tombstones.move_to_end(key)
+        while len(tombstones) > MAX_TOMBSTONES:
+            self._forgotten_up_to = tombstones.popitem(last=False)[1]
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            await self.delete(key)
+
+    async def clear(self) -> None:
+        """Forget every entry."""
+        self._entries.clear()
+        self._version += 1
+        self._cleared_at = self._version
+        self._tombstones.clear()
+
+    async def close(self) -> None:
+        """Nothing to release: the entries live in this process only."""
+
+    def _get(self, key: str) -> CachedSession | None:
         entries = self._entries
         session = entries.get(key)
         if session is None:
@@ -49,13 +95,7 @@ class InMemorySessionCacheStrategy:
         entries.move_to_end(key)
         return session
 
-    async def delete(self, key: str) -> None:
-        """Forget `key`; a missing key is not an error."""
-        self._entries.pop(key, None)
-
-    async def clear(self) -> None:
-        """Forget every entry."""
-        self._entries.clear()
-
-    async def close(self) -> None:
-        """Nothing to release: the entries live in this process only."""
+    def _holds(self, key: str, fence: Fence) -> bool:
+        seen = fence.version
+        assert isinstance(seen, int)
+        return self._cleared_at <= seen and self._forgotten_up_to <= seen and self._tombstones.get(key, 0) <= seen

@@ -41,3 +41,19 @@ class RateLimitedError(ForbiddenError):
         super().__init__(f"Too many login attempts: try again in {seconds} seconds")
         self.retry_after = seconds
         self.extensions = {"code": self.code, "reason": "RATE_LIMITED", "retryAfter": seconds}
+
+
+class SessionEndedError(ForbiddenError):
+    """The request's session ended while the request ran (logged out, merged into a login):
+    FORBIDDEN with `reason` SESSION_ENDED, so a client retries with the token it holds now."""
+
+    def __init__(self) -> None:
+        super().__init__("This session has ended: retry with the current session token")
+        self.extensions = {"code": self.code, "reason": "SESSION_ENDED"}
+
+
+class StaleCredentialsError(ServiceError):
+    """The credential a login proved changed (or its user was deleted) before the session was created."""
+
+    def __init__(self) -> None:
+        super().__init__("the credentials changed during the login")

@@ -8,7 +8,7 @@ from tortoise.transactions import in_transaction
 
 from models import Order, OrderLine, Session, User
 from server.cached_session import CachedSession
-from server.services.errors import EntityNotFoundError, ForbiddenError, UserInputError
+from server.services.errors import EntityNotFoundError, ForbiddenError, SessionEndedError, UserInputError
 from server.services.session import SessionService
 from server.services.text import check_storable
 from server.services.tokens import new_order_code, token_digest
@@ -40,6 +40,10 @@ class OrderService:
         if not 0 < quantity <= MAX_LINE_QUANTITY:
             raise UserInputError(f"quantity must be from 1 to {MAX_LINE_QUANTITY}")
         async with in_transaction() as connection:
+            if session.user is not None:
+                # Locks in one order everywhere (user, then sessions, then orders), as login and a
+                # password reset take them: any other order can deadlock against those.
+                await User.filter(id=session.user.id).using_db(connection).select_for_update().only("id")
             # Locking the session row serialises concurrent adds, so one session never creates two carts.
             stored = (
                 await Session.filter(token_hash=token_digest(session.token))
@@ -47,8 +51,8 @@ class OrderService:
                 .select_for_update()
                 .first()
             )
-            if stored is None:
-                raise ForbiddenError()
+            if stored is None:  # ended since the request began (logged out, or merged into a login)
+                raise SessionEndedError()
             order = await self._active_order_for_update(stored, session, connection)
             if stored.active_order_id != order.id:  # type: ignore[attr-defined]
                 # Record the cart on the locked row before the lock is released, or a concurrent add makes another.
@@ -100,8 +104,8 @@ class OrderService:
             if order is not None:
                 return order
         if session.user is not None:
-            # The user's row lock makes concurrent first adds from two of their sessions share one cart.
-            await User.filter(id=session.user.id).using_db(connection).select_for_update().only("id")
+            # The user's row, locked first by the caller, makes concurrent first adds from two of
+            # their sessions share one cart.
             order = (
                 await Order.filter(user_id=session.user.id, active=True).using_db(connection).order_by("-id").first()
             )

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models import Order, OrderLine, Session
 
+#: How long a guest session ended by a login is remembered as ended (invalidated, then cleaned as
+#: expired): a request still carrying its token then gets FORBIDDEN / SESSION_ENDED instead of a new
+#: guest cart whose cookie would replace the login's. The race it covers lasts a round trip or two.
+MERGED_SESSION_GRACE = timedelta(minutes=2)
+
 
 @dataclass(frozen=True, slots=True)
 class MergeResult:
     active_order_id: int | None
-    #: token digests of the sessions that held the guest order and were deleted
+    #: token digests of the sessions that held the guest order and were ended
     deleted_session_hashes: list[str] = field(default_factory=list)
 
 
-async def merge_guest_order(guest_order_id: int | None, user_id: int, connection: BaseDBAsyncClient) -> MergeResult:
+async def merge_guest_order(
+    guest_order_id: int | None, user_id: int, connection: BaseDBAsyncClient, now: datetime
+) -> MergeResult:
     """Fold the guest order into the user's active order (guest quantity wins per variant).
 
     With no active order the guest order becomes the user's. Either way the sessions holding the
-    guest order are deleted. Orders are locked (user's first, then the guest's) so that concurrent
-    logins with one cart merge it exactly once.
+    guest order are ended: invalidated, and expiring after MERGED_SESSION_GRACE. The caller has
+    locked the user and those sessions; the orders are locked here (user's first, then the guest's),
+    so that concurrent logins with one cart merge it exactly once.
     """
     existing = (
         await Order.filter(user_id=user_id, active=True)
@@ -42,8 +51,8 @@ async def merge_guest_order(guest_order_id: int | None, user_id: int, connection
         return MergeResult(existing.id if existing else None)
 
     holders = Session.filter(active_order_id=guest.id).using_db(connection)
-    hashes = [str(value) for value in await holders.values_list("token_hash", flat=True)]
-    await holders.delete()
+    hashes = [str(value) for value in await holders.values_list("token_hash", flat=True)]  # a guest's few
+    await holders.update(invalidated=True, active_order_id=None, expires=now + MERGED_SESSION_GRACE)
     if existing is None:
         await Order.filter(id=guest.id).using_db(connection).update(user_id=user_id, created_by_session_id=None)
         return MergeResult(guest.id, hashes)

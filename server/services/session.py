@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -11,15 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from models import Channel, Order, Session, SessionType, User
-from server.cache.base import SessionCacheStrategy
+from server.cache.base import Fence, SessionCacheStrategy
 from server.cached_session import CachedSession
-from server.services.errors import ForbiddenError
+from server.services.errors import SessionEndedError, StaleCredentialsError
 from server.services.orders_merge import merge_guest_order
 from server.services.request_context import RequestContext
+from server.services.session_deletes import delete_clean_batch, delete_sessions
 from server.services.stored_session import StoredSession, load_stored_session
 from server.services.tokens import is_plausible_token, new_session_token, token_digest
 from server.settings import Settings
@@ -27,12 +26,17 @@ from server.settings import Settings
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Anonymous sessions with no active order are cleaned after this long without use.
-ANONYMOUS_IDLE_LIMIT = timedelta(days=7)
 #: How stale `last_active_at` may get before a read refreshes it (bounds writes to ~one a day).
 LAST_ACTIVE_RESOLUTION = timedelta(days=1)
-#: Cache deletions in flight at once when many sessions go together (a clean batch, a user's sessions).
-CACHE_DELETE_CONCURRENCY = 32
+
+
+class EndedByLogin:
+    """What a token resolves to while its guest session, just merged into a login, is remembered as ended."""
+
+
+ENDED_BY_LOGIN = EndedByLogin()
+#: What a failed cache lookup stands for: no copy, and no fence, so nothing read meanwhile is cached.
+_NO_LOOKUP: tuple[CachedSession | None, Fence | None] = (None, None)
 
 
 class SessionService:
@@ -84,20 +88,35 @@ class SessionService:
         return session
 
     async def create_new_authenticated_session(
-        self, ctx: RequestContext, user: User, authentication_strategy_name: str
+        self, ctx: RequestContext, user: User, authentication_strategy_name: str, remember_me: bool = True
     ) -> CachedSession:
         """A new session for `user`; the caller's guest order is merged into the user's active order.
 
         The merge, the deletion of the sessions that held the guest order and the creation of the
-        new session happen in one transaction with the user and the orders locked.
+        new session happen in one transaction with the user and the orders locked. `user` is the row
+        the caller checked the credentials against: if, under the lock, the user is gone or their
+        password or verification changed since, no session is created (StaleCredentialsError), so a
+        credential change ends every login that proved the old credential.
         """
         token = new_session_token()
         now = self._now()
         guest_order_id = ctx.session.active_order_id if ctx.session else None
         async with in_transaction() as connection:
             # Not values_list(): Tortoise 1.1 drops FOR UPDATE from it, and the user row would go unlocked.
-            await User.filter(id=user.id).using_db(connection).select_for_update().only("id")
-            merge = await merge_guest_order(guest_order_id, user.id, connection)
+            locked = (
+                await User.filter(id=user.id)
+                .using_db(connection)
+                .select_for_update()
+                .only("id", "password_hash", "verified")
+                .first()
+            )
+            if locked is None or locked.password_hash != user.password_hash or locked.verified != user.verified:
+                raise StaleCredentialsError()
+            if guest_order_id is not None:
+                # Locks in one order everywhere: user, then sessions, then orders (as addItemToOrder
+                # takes them); the merge below locks the orders and ends these sessions.
+                await Session.filter(active_order_id=guest_order_id).using_db(connection).select_for_update().only("id")
+            merge = await merge_guest_order(guest_order_id, user.id, connection, now)
             await Session.create(
                 token_hash=token_digest(token),
                 type=SessionType.AUTHENTICATED,
@@ -106,6 +125,7 @@ class SessionService:
                 last_active_at=now,
                 user_id=user.id,
                 authentication_strategy=authentication_strategy_name,
+                remember_me=remember_me,
                 active_order_id=merge.active_order_id,
                 active_channel_id=ctx.channel_id,
                 using_db=connection,
@@ -116,13 +136,22 @@ class SessionService:
 
     async def get_session_from_token(self, token: str) -> CachedSession | None:
         """The valid session named by `token`, from the cache while its copy is fresh, else the database."""
+        session = (await self.resolve_token(token))[0]
+        return session if type(session) is CachedSession else None
+
+    async def resolve_token(self, token: str) -> tuple[CachedSession | EndedByLogin | None, bool]:
+        """As `get_session_from_token`, but a guest session that a login just ended (its cart merged
+        into the user's) is ENDED_BY_LOGIN rather than None, for MERGED_SESSION_GRACE; and whether
+        this lookup slid the expiry of a remembered session (its cookie's lifetime is then renewed)."""
         if not is_plausible_token(token):
-            return None
+            return None, False
         key = token_digest(token)
-        cached = await self._cache_call(self._cache.get(key), None)
+        cached, fence = await self._cache_call(self._cache.lookup(key), _NO_LOOKUP)
         if cached is not None and cached.cache_expiry > self._clock() and cached.expires > self._now():
-            return cached.with_token(token)
-        return await self._serialize_and_cache(token, key)
+            return cached.with_token(token), False
+        if fence is None and not self._cache_failing:  # the lookup was the first after an outage, which cleared
+            fence = await self._fence(key)
+        return await self._refill(token, key, fence)
 
     def serialize_session(self, session: StoredSession, token: str = "") -> CachedSession:
         """The cacheable form of a stored session.
@@ -182,13 +211,10 @@ class SessionService:
         transaction, which holds the user row locked); returns their cache keys, which the caller
         passes to `forget_cached` once the transaction has committed.
         """
-        query = Session.filter(user_id=user_id).using_db(connection)
+        query = Session.filter(user_id=user_id)
         if keep_session_id is not None:
             query = query.exclude(id=keep_session_id)
-        keys = [str(key) for key in await query.values_list("token_hash", flat=True)]
-        if keys:
-            await Session.filter(token_hash__in=keys).using_db(connection).delete()
-        return keys
+        return await delete_sessions(query, connection)
 
     async def forget_cached(self, keys: list[str]) -> None:
         """Drop the cached copies of sessions deleted from the database (keys are token digests)."""
@@ -201,21 +227,22 @@ class SessionService:
         """Delete at most `batch_size` expired sessions and idle anonymous ones without an order.
 
         Safe to run from several processes at once on PostgreSQL: the batch is selected `FOR UPDATE
-        SKIP LOCKED` and deleted in the same transaction, so concurrent cleaners take disjoint batches,
-        never wait on each other and never delete (or count) a session twice.
+        SKIP LOCKED` and deleted by the same statement, in one transaction, so concurrent cleaners take
+        disjoint batches, never wait on each other and never delete (or count) a session twice. Any
+        batch size works: no statement lists the batch's rows (see `delete_clean_batch`).
         """
         now = self._now()
         db = Session._meta.db
         if db.capabilities.support_for_update:
             async with in_transaction(db.connection_name) as connection:
-                deleted, keys = await _delete_batch(connection, now, batch_size)
+                keys = await delete_clean_batch(connection, now, batch_size)
         else:
             # SQLite locks nothing per row: plain statements, each waiting for the write lock. A deferred
             # transaction that reads and then writes would fail at once when another process wrote in between.
-            deleted, keys = await _delete_batch(db, now, batch_size)
+            keys = await delete_clean_batch(db, now, batch_size)
         # After the commit: every key is of a session gone from the database.
         await self._cache_delete_many(keys)
-        return deleted
+        return len(keys)
 
     async def drain_expired_sessions(self, batch_size: int = 1000) -> int:
         """Clean batches until one comes back short, so the whole backlog is removed; the total removed."""
@@ -231,20 +258,32 @@ class SessionService:
         await self._cache_call(self._cache.clear(), None)
 
     async def _created(self, token: str) -> CachedSession:
-        session = await self._serialize_and_cache(token)
-        if session is None:  # deleted between its creation and this read: only a concurrent delete does that
-            raise ForbiddenError()
+        key = token_digest(token)
+        session = (await self._refill(token, key, await self._fence(key)))[0]
+        if type(session) is not CachedSession:  # ended between its creation and this read, by a concurrent delete
+            raise SessionEndedError()
         return session
 
-    async def _serialize_and_cache(self, token: str, key: str | None = None) -> CachedSession | None:
-        key = key or token_digest(token)
+    async def _fence(self, key: str) -> Fence | None:
+        """A fence on `key`, taken before the database is read for a refill."""
+        return (await self._cache_call(self._cache.lookup(key), _NO_LOOKUP))[1]
+
+    async def _refill(
+        self, token: str, key: str, fence: Fence | None
+    ) -> tuple[CachedSession | EndedByLogin | None, bool]:
+        """Read the session, slide it, and cache it unless `key` was deleted or the cache cleared after
+        `fence` was taken (a refill must never bring back a session deleted while it read); and
+        whether it slid a remembered session's expiry."""
         stored = await load_stored_session(key)
         if stored is None or not self._is_valid(stored):
-            return None
-        stored = await self._touch(stored)
-        session = self.serialize_session(stored, token)
-        await self._cache_call(self._cache.set(key, session.without_token()), None)
-        return session
+            if stored is not None and stored.invalidated and stored.expires > self._now():
+                return ENDED_BY_LOGIN, False
+            return None, False
+        touched = await self._touch(stored)
+        session = self.serialize_session(touched, token)
+        if fence is not None:
+            await self._cache_call(self._cache.set(key, session.without_token(), fence), None)
+        return session, stored.remember_me and touched.expires != stored.expires
 
     def _is_valid(self, stored: StoredSession) -> bool:
         now = self._now()
@@ -284,10 +323,11 @@ class SessionService:
 
     async def _update(self, session: CachedSession, **changes: int | None) -> CachedSession:
         key = token_digest(session.token)
+        fence = await self._fence(key)
         await Session.filter(token_hash=key, invalidated=False, expires__gt=self._now()).update(**changes)
-        updated = await self._serialize_and_cache(session.token, key)
-        if updated is None:
-            raise ForbiddenError()
+        updated = (await self._refill(session.token, key, fence))[0]
+        if type(updated) is not CachedSession:
+            raise SessionEndedError()
         # Racing updates of one session (on several instances, or with a pause between a read and
         # its cache write) can land their cache writes out of order. Read again once ours is written:
         # if the row has moved on (or is gone), drop the copy, so no earlier value outlives a later one.
@@ -301,19 +341,13 @@ class SessionService:
         return updated
 
     async def _delete_where(self, **conditions: int) -> int:
-        rows = [str(value) for value in await Session.filter(**conditions).values_list("token_hash", flat=True)]
-        if not rows:
-            return 0
-        deleted = await Session.filter(token_hash__in=rows).delete()
-        await self._cache_delete_many(rows)
-        return deleted
+        keys = await delete_sessions(Session.filter(**conditions), Session._meta.db)
+        await self._cache_delete_many(keys)
+        return len(keys)
 
     async def _cache_delete_many(self, keys: list[str]) -> None:
-        # A few at a time: a clean batch of a thousand at once exhausts the Redis connection pool
-        # (MaxConnectionsError), most deletes fail, and the outage handling then clears the whole cache.
-        for start in range(0, len(keys), CACHE_DELETE_CONCURRENCY):
-            chunk = keys[start : start + CACHE_DELETE_CONCURRENCY]
-            await asyncio.gather(*(self._cache_call(self._cache.delete(key), None) for key in chunk))
+        if keys:
+            await self._cache_call(self._cache.delete_many(keys), None)
 
     async def _cache_call(self, call: Awaitable[T], fallback: T) -> T:
         """Run one cache call; a failing cache is logged once per outage and the database answers.
@@ -346,46 +380,3 @@ class SessionService:
             self._cache_failing = False
             self._cache_epoch += 1
             logger.info("session cache available again; cleared, since deletes may have been lost meanwhile")
-
-
-def expired_sessions(now: datetime) -> QuerySet[Session]:
-    """Sessions past their expiry, oldest first: the first set the clean job removes.
-
-    The order is what keeps the batch on the `expires` index in every plan: without it, PostgreSQL's
-    generic plan for the prepared statement (used after five runs) scans the whole table.
-    """
-    return Session.filter(expires__lte=now).order_by("expires")
-
-
-def idle_anonymous_sessions(now: datetime) -> QuerySet[Session]:
-    """Unexpired anonymous sessions without an active order, unused for ANONYMOUS_IDLE_LIMIT.
-
-    `expires__gt` keeps this set disjoint from `expired_sessions`: a session fetched by both would
-    shorten the batch, and a short batch tells the clean loop that the backlog is drained. Longest
-    idle first, along the (type, last_active_at) index, for the same reason as `expired_sessions`.
-    """
-    return Session.filter(
-        type=SessionType.ANONYMOUS,
-        active_order_id__isnull=True,
-        last_active_at__lt=now - ANONYMOUS_IDLE_LIMIT,
-        expires__gt=now,
-    ).order_by("last_active_at")
-
-
-def clean_batch(query: QuerySet[Session], connection: BaseDBAsyncClient, limit: int) -> QuerySet[Session]:
-    """At most `limit` rows of `query` (id and token digest), locked, skipping rows another cleaner holds.
-
-    Not values_list(): Tortoise 1.1 drops FOR UPDATE from it.
-    """
-    return query.using_db(connection).limit(limit).select_for_update(skip_locked=True).only("id", "token_hash")
-
-
-async def _delete_batch(connection: BaseDBAsyncClient, now: datetime, batch_size: int) -> tuple[int, list[str]]:
-    """Delete one batch through `connection`; the number deleted and the token digests of the batch."""
-    rows = await clean_batch(expired_sessions(now), connection, batch_size)
-    if len(rows) < batch_size:
-        rows += await clean_batch(idle_anonymous_sessions(now), connection, batch_size - len(rows))
-    if not rows:
-        return 0, []
-    deleted = await Session.filter(id__in=[row.id for row in rows]).using_db(connection).delete()
-    return deleted, [row.token_hash for row in rows]

@@ -22,6 +22,7 @@ _FIELDS = (
     "expires",
     "last_active_at",
     "invalidated",
+    "remember_me",
     "authentication_strategy",
     "active_order_id",
     "active_channel_id",
@@ -53,6 +54,8 @@ class StoredSession:
     user: CachedSessionUser | None
     #: when the session was created; SESSION_MAX_LIFETIME counts from here
     created_at: datetime | None = None
+    #: false for a login without rememberMe: its cookie is never given a lifetime
+    remember_me: bool = True
 
 
 class _PreparedLookup:
@@ -102,6 +105,7 @@ async def load_stored_session(token_hash: str, using: BaseDBAsyncClient | None =
         active_channel_id=first["active_channel_id"],
         user=_fold_user(rows),
         created_at=first["created_at"],
+        remember_me=bool(first["remember_me"]),
     )
 
 

@@ -125,3 +125,57 @@ async def test_namespaces_are_isolated(
     await first.clear()
     assert await first.get("digest-shared") is None
     assert await second.get("digest-shared") == theirs.without_token()
+
+
+@stores_only
+async def test_a_refill_fenced_before_a_delete_is_not_written(
+    strategy: SessionCacheStrategy, make_session: SessionFactory
+) -> None:
+    _, fence = await strategy.lookup("digest-1")
+    await strategy.delete("digest-1")  # the session was deleted while its refill read the database
+
+    await strategy.set("digest-1", make_session(), fence)
+
+    assert await strategy.get("digest-1") is None
+
+
+@stores_only
+async def test_a_refill_fenced_before_a_clear_is_not_written(
+    strategy: SessionCacheStrategy, make_session: SessionFactory
+) -> None:
+    _, fence = await strategy.lookup("digest-1")
+    await strategy.clear()
+
+    await strategy.set("digest-1", make_session(), fence)
+
+    assert await strategy.get("digest-1") is None
+
+
+@stores_only
+async def test_a_refill_fenced_after_a_delete_or_of_another_key_is_written(
+    strategy: SessionCacheStrategy, make_session: SessionFactory
+) -> None:
+    await strategy.delete("digest-1")
+    _, fence = await strategy.lookup("digest-1")
+    await strategy.delete("digest-2")
+    session = make_session()
+
+    await strategy.set("digest-1", session, fence)
+
+    assert await strategy.get("digest-1") == session.without_token()
+
+
+@stores_only
+async def test_delete_many_forgets_every_key_and_voids_their_fences(
+    strategy: SessionCacheStrategy, make_session: SessionFactory
+) -> None:
+    keys = [f"digest-{n}" for n in range(1200)]
+    for key in keys[:3]:
+        await strategy.set(key, make_session())
+    _, fence = await strategy.lookup(keys[-1])
+
+    await strategy.delete_many(keys)
+
+    assert [await strategy.get(key) for key in keys[:3]] == [None] * 3
+    await strategy.set(keys[-1], make_session(), fence)
+    assert await strategy.get(keys[-1]) is None

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from server.cache import Fence
 from server.cache.memory import InMemorySessionCacheStrategy
 from server.cached_session import CachedSession
 from server.services.tokens import token_digest
@@ -37,13 +38,13 @@ class CountingCache(InMemorySessionCacheStrategy):
         self.gets: list[str] = []
         self.deletes: list[str] = []
 
-    async def set(self, key: str, session: CachedSession) -> None:
+    async def set(self, key: str, session: CachedSession, fence: Fence | None = None) -> None:
         self.sets.append(key)
-        await super().set(key, session)
+        await super().set(key, session, fence)
 
-    async def get(self, key: str) -> CachedSession | None:
+    async def lookup(self, key: str) -> tuple[CachedSession | None, Fence | None]:
         self.gets.append(key)
-        return await super().get(key)
+        return await super().lookup(key)
 
     async def delete(self, key: str) -> None:
         self.deletes.append(key)
@@ -89,7 +90,8 @@ async def test_next_request_reads_the_cache_without_a_set(start: Start) -> None:
     token = await login(client)
     assert await client.ok(ACTIVE_SESSION, token=token) == {"activeSession": {"id": "1"}}
     assert await client.ok(SESSION_FROM_TOKEN, {"token": token}) == {"sessionFromToken": {"id": "1"}}
-    assert (cache.gets, cache.sets) == ([token_digest(token)] * 2, [token_digest(token)])
+    # Three lookups: the login's, taken as a fence before it reads the new session back, and one per request.
+    assert (cache.gets, cache.sets) == ([token_digest(token)] * 3, [token_digest(token)])
 
 
 async def test_the_cache_is_set_again_after_its_ttl(start: Start) -> None:
@@ -122,10 +124,10 @@ async def test_serialize_session_leaves_the_cache_untouched(start: Start) -> Non
     client, cache = await start()
     guest = (await client.ok(ANONYMOUS))["createAnonymousSession"]
     admin = await login(client)
-    sets, deletes = list(cache.sets), list(cache.deletes)
+    sets, deletes, gets = list(cache.sets), list(cache.deletes), list(cache.gets)
     data = await client.ok(SERIALIZE_SESSION, {"token": guest["token"]}, token=admin)
     assert data == {"serializeSession": {"id": guest["id"]}}
-    assert (cache.sets, cache.deletes, cache.gets) == (sets, deletes, [token_digest(admin)])
+    assert (cache.sets, cache.deletes, cache.gets) == (sets, deletes, [*gets, token_digest(admin)])
 
 
 async def test_a_session_in_use_outlives_its_duration(start: Start) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
 
 from models import Channel, Order, Permission, Role, User
-from server.cache import DefaultSessionCacheStrategy
+from server.cache import DefaultSessionCacheStrategy, Fence
 from server.cached_session import CachedSession
 from server.services import AuthService, ChannelService, OrderService, RoleService, SessionService, UserService
 from server.services.request_context import RequestContext
@@ -56,32 +56,55 @@ class RecordingCache:
             {} if store is None else RedisEntries(store.namespace, redis_url or "")
         )
         self.calls: list[tuple[str, str]] = []
+        #: without a store: how many deletes and clears happened, and the count at each key's last delete
+        self._version = 0
+        self._invalidated: dict[str, int] = {}
+        self._cleared_at = 0
 
-    async def set(self, key: str, session: CachedSession) -> None:
+    async def lookup(self, key: str) -> tuple[CachedSession | None, Fence | None]:
+        """Recorded as a "get": the fence comes with the same round trip."""
+        self.calls.append(("get", key))
+        if self.store is None:
+            return self.entries.get(key), Fence(self._version, 0.0)
+        return await self.store.lookup(key)
+
+    async def set(self, key: str, session: CachedSession, fence: Fence | None = None) -> None:
         self.calls.append(("set", key))
         if self.store is None:
             assert isinstance(self.entries, dict)
-            self.entries[key] = session
+            seen = fence.version if fence is not None else None
+            if not isinstance(seen, int) or max(self._cleared_at, self._invalidated.get(key, 0)) <= seen:
+                self.entries[key] = session
         else:
-            await self.store.set(key, session)
+            await self.store.set(key, session, fence)
 
     async def get(self, key: str) -> CachedSession | None:
-        self.calls.append(("get", key))
-        if self.store is None:
-            return self.entries.get(key)
-        return await self.store.get(key)
+        return (await self.lookup(key))[0]
 
     async def delete(self, key: str) -> None:
         self.calls.append(("delete", key))
         if self.store is None:
             self.entries.pop(key, None)
+            self._version += 1
+            self._invalidated[key] = self._version
         else:
             await self.store.delete(key)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Recorded as one "delete" per key."""
+        if self.store is None:
+            for key in keys:
+                await self.delete(key)
+            return
+        self.calls.extend(("delete", key) for key in keys)
+        await self.store.delete_many(keys)
 
     async def clear(self) -> None:
         self.calls.append(("clear", ""))
         if self.store is None:
             self.entries.clear()
+            self._version += 1
+            self._cleared_at = self._version
         else:
             await self.store.clear()
 

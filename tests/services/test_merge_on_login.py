@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from models import Order, OrderLine, Session, User
 from server.cached_session import CachedSession
+from server.services.orders_merge import MERGED_SESSION_GRACE
+from server.services.session import ENDED_BY_LOGIN
 from tests.services.support import Kit, make_order, make_user
 
 
@@ -52,7 +54,7 @@ async def test_merged_guest_order_is_deleted(kit: Kit) -> None:
     assert [order.id for order in await Order.all()] == [user_order]
 
 
-async def test_sessions_holding_the_guest_order_are_deleted_and_stop_working(kit: Kit) -> None:
+async def test_sessions_holding_the_guest_order_are_ended_and_stop_working(kit: Kit) -> None:
     # given the guest's session and a second session holding the same cart, both cached
     user, _ = await _user_with_cart(kit, "alice", {"a": 1})
     guest, guest_order = await _guest_with_cart(kit, {"c": 3})
@@ -63,8 +65,11 @@ async def test_sessions_holding_the_guest_order_are_deleted_and_stop_working(kit
     # when the guest logs in
     session = await kit.login(user, guest)
 
-    # then both holders are gone and their tokens resolve to nothing; the new session works
-    assert await Session.filter(id__in=[guest.id, other.id]).count() == 0
+    # then both holders are ended (kept, invalidated, for MERGED_SESSION_GRACE, then cleaned as expired)
+    # and their tokens resolve to nothing; the new session works
+    ended = await Session.filter(id__in=[guest.id, other.id]).values_list("invalidated", "expires", "active_order_id")
+    assert ended == [(True, kit.clock.at(MERGED_SESSION_GRACE.total_seconds()), None)] * 2
+    assert await kit.sessions.resolve_token(guest.token) == (ENDED_BY_LOGIN, False)
     assert await kit.sessions.get_session_from_token(guest.token) is None
     assert await kit.sessions.get_session_from_token(other.token) is None
     assert await kit.sessions.get_session_from_token(session.token) == session
