@@ -1,0 +1,1 @@
+"""Soak under faults: see README.md in this folder."""
