@@ -39,7 +39,7 @@ def deletion(query: QuerySet[Session], connection: BaseDBAsyncClient) -> tuple[s
     delete.sql()  # builds `delete.query`, the statement in the connection's dialect
     statement = delete.query
     if not isinstance(statement, PostgreSQLQueryBuilder | SQLLiteQueryBuilder):
-        raise NotImplementedError(f"DELETE ... RETURNING is not built for {type(statement).__name__}")
+        raise TypeError(f"DELETE ... RETURNING needs PostgreSQL or SQLite, not {type(statement).__name__}")
     sql, params = statement.returning("token_hash").get_parameterized_sql()
     return sql, list(params)
 
