@@ -49,7 +49,6 @@ class DefaultSessionCacheStrategy:
         self._namespace = namespace
         self._generation_key = f"{namespace}:gen"
         self._generation: int | None = None
-        self._generation_read_at = 0.0
         self._atomic: _AtomicWrites = (
             _RedisScripts(cache.client) if isinstance(cache, RedisCache) else _InProcess(cache)
         )
@@ -145,7 +144,6 @@ class DefaultSessionCacheStrategy:
 
     def _remember(self, generation: int) -> int:
         self._generation = generation
-        self._generation_read_at = time.monotonic()
         return generation
 
     async def _read_generation(self) -> int:
