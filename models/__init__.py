@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from models.cache_outage import CacheOutage
 from models.channel import Channel
 from models.enums import Permission, SessionType
 from models.order import Order, OrderLine
@@ -9,5 +10,5 @@ from models.role import Role
 from models.session import Session
 from models.user import User
 
-__models__ = [Channel, Role, User, Order, OrderLine, Session]
-__all__ = ["Channel", "Order", "OrderLine", "Permission", "Role", "Session", "SessionType", "User"]
+__models__ = [Channel, Role, User, Order, OrderLine, Session, CacheOutage]
+__all__ = ["CacheOutage", "Channel", "Order", "OrderLine", "Permission", "Role", "Session", "SessionType", "User"]

@@ -127,12 +127,16 @@ async def _clean_sessions(settings: Settings, batch_size: int) -> int:
     """Remove the whole backlog of expired and idle sessions, batch by batch."""
     from server.cache import build_session_cache
     from server.database import close_database, open_database
+    from server.services.cache_outages import CacheOutageBoard
     from server.services.session import SessionService
 
     await open_database(settings.database_url)
     cache = build_session_cache(settings, namespace=settings.session_cache_namespace)
     try:
-        return await SessionService(cache, settings).drain_expired_sessions(batch_size)
+        # A board without a reader: if Redis cannot be reached from here, the outage is posted, so the
+        # servers stop trusting copies of what this run deletes (the row goes stale once it exits).
+        outages = CacheOutageBoard() if settings.session_cache.startswith("redis://") else None
+        return await SessionService(cache, settings, outages=outages).drain_expired_sessions(batch_size)
     finally:
         await cache.close()
         await close_database()

@@ -13,6 +13,7 @@ from server.cache import build_session_cache
 from server.database import close_database, open_database
 from server.housekeeping import scheduled_session_clean
 from server.services import Services
+from server.services.cache_outages import CacheOutageBoard, watching
 from server.settings import Settings
 
 
@@ -28,10 +29,15 @@ def make_lifespan(settings: Settings) -> Callable[[Starlette], AbstractAsyncCont
         cache = build_session_cache(settings, namespace=settings.session_cache_namespace)
         try:
             repaired = await bootstrap(settings)
-            services = Services.build(cache, settings)
+            # A cache shared with other instances: each must learn when another one cannot reach it.
+            outages = CacheOutageBoard() if settings.session_cache.startswith("redis://") else None
+            services = Services.build(cache, settings, outages)
             if repaired:  # sessions cached before the repair carry the permissions it put back
                 await services.sessions.clear_cache()
-            async with scheduled_session_clean(services.sessions, settings):
+            async with (
+                watching(outages, services.sessions.cleared),
+                scheduled_session_clean(services.sessions, settings),
+            ):
                 yield {"services": services, "settings": settings}
         finally:
             await cache.close()

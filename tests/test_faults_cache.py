@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from server.services.cache_outages import NOTICE_SECONDS
 from server.services.tokens import token_digest
 from tests.faults import (
     CREATE_ANONYMOUS_SESSION,
@@ -66,11 +67,17 @@ def start_server(tmp_path: Path, redis_server: PrivateRedis, timeout_ms: int) ->
 
 
 def assert_latencies_bounded(client: Timed, since: int, timeout_ms: int) -> None:
-    """Every request from `since` on answered within the cache budget plus database time."""
+    """Every request from `since` on answered within the cache budget plus database time, but one:
+    the first invalidation of an outage also waits NOTICE_SECONDS, until every instance has stopped
+    trusting the shared cache (server/services/cache_outages.py)."""
     budget = CACHE_CALLS_PER_REQUEST * timeout_ms / 1000 + DATABASE_ALLOWANCE
+    over = []
     for operation, seconds in client.latencies[since:]:
         limit = budget + (PASSWORD_HASH_ALLOWANCE if operation == "login" else 0)
-        assert seconds < limit, f"{operation} took {seconds:.3f} s, more than {limit:.3f} s: {client.latencies}"
+        assert seconds < limit + NOTICE_SECONDS, f"{operation} took {seconds:.3f} s: {client.latencies}"
+        if seconds >= limit:
+            over.append((operation, seconds))
+    assert len(over) <= 1, f"{over} took longer than {budget:.3f} s: {client.latencies}"
 
 
 def assert_cached_again(client: Timed, redis_server: PrivateRedis, token: str) -> None:

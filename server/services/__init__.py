@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from server.cache.base import SessionCacheStrategy
 from server.services.auth import AuthService
+from server.services.cache_outages import CacheOutageBoard
 from server.services.channel import ChannelService
 from server.services.login_limiter import build_login_limiter
 from server.services.order import OrderService
@@ -25,8 +26,11 @@ class Services:
     auth: AuthService
 
     @classmethod
-    def build(cls, cache: SessionCacheStrategy, settings: Settings) -> Services:
-        sessions = SessionService(cache, settings)
+    def build(
+        cls, cache: SessionCacheStrategy, settings: Settings, outages: CacheOutageBoard | None = None
+    ) -> Services:
+        """`outages`: the board of a cache several instances share (see server/services/cache_outages.py)."""
+        sessions = SessionService(cache, settings, outages=outages)
         limiter = build_login_limiter(cache, settings)
         return cls(
             sessions=sessions,

@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 from models import Channel, Order, Session, SessionType, User
 from server.cache.base import Fence, SessionCacheStrategy
 from server.cached_session import CachedSession
+from server.services.cache_outages import CacheOutageBoard
 from server.services.errors import SessionEndedError, StaleCredentialsError
 from server.services.orders_merge import merge_guest_order
 from server.services.request_context import RequestContext
@@ -42,8 +43,16 @@ _NO_LOOKUP: tuple[CachedSession | None, Fence | None] = (None, None)
 class SessionService:
     """Vendure's SessionService in Python: create, resolve, update and delete sessions."""
 
-    def __init__(self, cache: SessionCacheStrategy, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        cache: SessionCacheStrategy,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        outages: CacheOutageBoard | None = None,
+    ) -> None:
+        """`outages` is the board of a cache shared by several instances (None for an in-process cache)."""
         self._cache = cache
+        self._outages = outages
         self._duration = timedelta(seconds=settings.session_duration)
         lifetime = settings.session_max_lifetime
         self._max_lifetime = None if lifetime is None else timedelta(seconds=lifetime)
@@ -131,7 +140,7 @@ class SessionService:
                 using_db=connection,
             )
             await User.filter(id=user.id).using_db(connection).update(last_login=now)
-        await self._cache_delete_many(merge.deleted_session_hashes)
+        await self._forget(merge.deleted_session_hashes)
         return await self._created(token)
 
     async def get_session_from_token(self, token: str) -> CachedSession | None:
@@ -146,6 +155,8 @@ class SessionService:
         if not is_plausible_token(token):
             return None, False
         key = token_digest(token)
+        if self._outages is not None and not self._outages.trusted:  # an instance may have missed an invalidation
+            return await self._refill(token, key, None)
         cached, fence = await self._cache_call(self._cache.lookup(key), _NO_LOOKUP)
         if cached is not None and cached.cache_expiry > self._clock() and cached.expires > self._now():
             return cached.with_token(token), False
@@ -198,7 +209,7 @@ class SessionService:
         """End one session (logout): gone from the database and the cache."""
         key = token_digest(session.token)
         deleted = await Session.filter(token_hash=key).delete()
-        await self._cache_call(self._cache.delete(key), None)
+        await self._forget([key])
         return deleted > 0
 
     async def delete_sessions_by_user(self, user_id: int) -> int:
@@ -218,7 +229,7 @@ class SessionService:
 
     async def forget_cached(self, keys: list[str]) -> None:
         """Drop the cached copies of sessions deleted from the database (keys are token digests)."""
-        await self._cache_delete_many(keys)
+        await self._forget(keys)
 
     async def delete_sessions_by_active_order_id(self, active_order_id: int) -> int:
         return await self._delete_where(active_order_id=active_order_id)
@@ -241,7 +252,7 @@ class SessionService:
             # transaction that reads and then writes would fail at once when another process wrote in between.
             keys = await delete_clean_batch(db, now, batch_size)
         # After the commit: every key is of a session gone from the database.
-        await self._cache_delete_many(keys)
+        await self._forget(keys)
         return len(keys)
 
     async def drain_expired_sessions(self, batch_size: int = 1000) -> int:
@@ -255,7 +266,15 @@ class SessionService:
 
     async def clear_cache(self) -> None:
         """Forget every cached session: called when a Channel or Role changes."""
-        await self._cache_call(self._cache.clear(), None)
+        await self._invalidated(self._cache.clear())
+
+    async def cleared(self) -> bool:
+        """Clear the cache directly (outside the outage handling); whether it worked."""
+        try:
+            await self._cache.clear()
+        except Exception:
+            return False
+        return True
 
     async def _created(self, token: str) -> CachedSession:
         key = token_digest(token)
@@ -265,7 +284,9 @@ class SessionService:
         return session
 
     async def _fence(self, key: str) -> Fence | None:
-        """A fence on `key`, taken before the database is read for a refill."""
+        """A fence on `key`, taken before the database is read for a refill (None: do not cache)."""
+        if self._outages is not None and not self._outages.trusted:
+            return None
         return (await self._cache_call(self._cache.lookup(key), _NO_LOOKUP))[1]
 
     async def _refill(
@@ -322,32 +343,35 @@ class SessionService:
         return replace(stored, expires=changes.get("expires", stored.expires), last_active_at=now)
 
     async def _update(self, session: CachedSession, **changes: int | None) -> CachedSession:
+        """Write the change, drop the cached copy, then refill it behind a fence taken after the drop.
+
+        Racing updates of one session (on several instances, or with a pause between a read and its
+        cache write) cannot land an older value last: an update's drop voids the fence of every refill
+        that read before the update was written.
+        """
         key = token_digest(session.token)
-        fence = await self._fence(key)
         await Session.filter(token_hash=key, invalidated=False, expires__gt=self._now()).update(**changes)
-        updated = (await self._refill(session.token, key, fence))[0]
+        await self._forget([key])
+        updated = (await self._refill(session.token, key, await self._fence(key)))[0]
         if type(updated) is not CachedSession:
             raise SessionEndedError()
-        # Racing updates of one session (on several instances, or with a pause between a read and
-        # its cache write) can land their cache writes out of order. Read again once ours is written:
-        # if the row has moved on (or is gone), drop the copy, so no earlier value outlives a later one.
-        latest = await load_stored_session(key)
-        if (
-            latest is None
-            or not self._is_valid(latest)
-            or replace(self.serialize_session(latest, updated.token), cache_expiry=updated.cache_expiry) != updated
-        ):
-            await self._cache_call(self._cache.delete(key), None)
         return updated
 
     async def _delete_where(self, **conditions: int) -> int:
         keys = await delete_sessions(Session.filter(**conditions), Session._meta.db)
-        await self._cache_delete_many(keys)
+        await self._forget(keys)
         return len(keys)
 
-    async def _cache_delete_many(self, keys: list[str]) -> None:
+    async def _forget(self, keys: list[str]) -> None:
+        """Drop the cached copies of sessions changed or ended in the database (keys are token digests)."""
         if keys:
-            await self._cache_call(self._cache.delete_many(keys), None)
+            await self._invalidated(self._cache.delete_many(keys))
+
+    async def _invalidated(self, call: Awaitable[None]) -> None:
+        """Run an invalidating cache call. If the cache failed it, return only once no other instance can
+        still trust what it left behind (see CacheOutageBoard), so nothing unseen is acknowledged."""
+        if not await self._cache_call(_done(call), False) and self._cache_failing and self._outages is not None:
+            await self._outages.acknowledged()
 
     async def _cache_call(self, call: Awaitable[T], fallback: T) -> T:
         """Run one cache call; a failing cache is logged once per outage and the database answers.
@@ -363,6 +387,8 @@ class SessionService:
             if not self._cache_failing:
                 self._cache_failing = True
                 logger.warning("session cache unavailable, using the database: %s", type(error).__name__)
+                if self._outages is not None:
+                    self._outages.report()
             return fallback
         if self._cache_failing:
             await self._clear_after_outage()
@@ -380,3 +406,13 @@ class SessionService:
             self._cache_failing = False
             self._cache_epoch += 1
             logger.info("session cache available again; cleared, since deletes may have been lost meanwhile")
+            if self._outages is not None:
+                try:
+                    await self._outages.withdraw()
+                except Exception as error:  # the board refreshes no more; it goes stale and is removed
+                    logger.warning("could not withdraw the cache outage: %s", type(error).__name__)
+
+
+async def _done(call: Awaitable[None]) -> bool:
+    await call
+    return True
