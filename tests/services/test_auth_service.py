@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models import Permission, Session, User
 from server.cached_session import CachedSession
+from server.services import UserService
 from server.services.auth import MAX_CREDENTIAL_LENGTH, InvalidCredentials, NotVerified
 from tests.services.support import Kit, KitFactory
 
@@ -100,3 +101,17 @@ async def test_over_long_credentials_fail_as_invalid(kit: Kit) -> None:
 
     assert await kit.auth.login(await kit.ctx(), "alice", long_password) == InvalidCredentials()
     assert await kit.auth.login(await kit.ctx(), "a" * (MAX_CREDENTIAL_LENGTH + 1), "x") == InvalidCredentials()
+
+
+async def test_a_current_password_with_a_suffix_past_the_limit_does_not_pass_for_the_real_one(kit: Kit) -> None:
+    real = "r" * MAX_CREDENTIAL_LENGTH
+    await kit.users.create("alice", real)
+    session = await kit.auth.login(await kit.ctx(), "alice", real)
+    assert isinstance(session, CachedSession)
+
+    assert await kit.auth.login(await kit.ctx(), "alice", real + "wrong") == InvalidCredentials()
+    users = UserService(kit.sessions)
+    assert await users.change_password(session, real + "wrong", "new-password") is False
+    assert await kit.auth.login(await kit.ctx(), "alice", real) != InvalidCredentials()
+    assert await users.change_password(session, real, "new-password") is True
+    assert await kit.auth.login(await kit.ctx(), "alice", "new-password") != InvalidCredentials()
