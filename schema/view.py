@@ -1,9 +1,9 @@
 """The Strawberry ASGI view: builds the typed Context per request, no subscriptions.
 
-Before anything is looked up, requests a browser on another site could send with the user's
-cookie are refused: POST bodies must be application/json (an HTML form cannot send that), and in
-cookie mode a GET that carries the session cookie runs only with the x-requested-with header
-(which a cross-site page cannot add without a CORS preflight). GET never runs mutations.
+Request policy (what another site could make a browser send) is the route's middleware,
+server/request_policy.py, which also hands on the content-type with its media type lower-cased for
+Strawberry's case-sensitive check. The view only adapts Strawberry and overrides it in two places:
+JSON decoding (`decode_json`) and a lost database while the context is built (`run`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import json
 
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
@@ -22,20 +21,10 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from schema.context import Context
 from schema.errors import DATABASE_UNAVAILABLE_EXTENSIONS, DATABASE_UNAVAILABLE_MESSAGE, logger, with_default_codes
-from server.cors import GET_QUERY_HEADER
 from server.database import is_database_unavailable
 from server.services import Services
 from server.services.text import is_storable
 from server.settings import Settings
-
-JSON = "application/json"
-
-
-def _lower_media_type(name: bytes, value: bytes) -> tuple[bytes, bytes]:
-    if name != b"content-type":
-        return name, value
-    media_type, separator, parameters = value.partition(b";")
-    return name, media_type.strip().lower() + separator + parameters
 
 
 class SessionGraphQL(GraphQL[Context, None]):
@@ -43,32 +32,6 @@ class SessionGraphQL(GraphQL[Context, None]):
         ide = "graphiql" if settings.graphiql else None  # without it, GET text/html is 404
         super().__init__(schema, graphql_ide=ide, subscription_protocols=())  # type: ignore[arg-type]
         self.settings = settings
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            refusal = self.cross_site_refusal(Request(scope))
-            if refusal is not None:
-                await PlainTextResponse(refusal.reason, status_code=refusal.status_code)(scope, receive, send)
-                return
-            # Strawberry compares the media type case-sensitively: it gets it lower-cased, parameters kept.
-            scope["headers"] = [_lower_media_type(name, value) for name, value in scope["headers"]]
-        await super().__call__(scope, receive, send)
-
-    def cross_site_refusal(self, request: Request) -> HTTPException | None:
-        if request.method == "POST":
-            # Media types are case-insensitive (RFC 9110 8.3.1); parameters such as charset may follow.
-            media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-            if media_type != JSON:
-                return HTTPException(415, "POST requests must have content-type application/json")
-        elif (
-            request.method == "GET"
-            and "query" in request.query_params
-            and self.settings.uses_cookie
-            and self.settings.session_cookie_name in request.cookies
-            and GET_QUERY_HEADER not in request.headers
-        ):
-            return HTTPException(400, f"A GET with the session cookie needs the {GET_QUERY_HEADER} header")
-        return None
 
     async def run(  # type: ignore[override]
         self, request: Request | WebSocket, context: Context | UnsetType = UNSET, root_value: None = UNSET

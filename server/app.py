@@ -12,6 +12,7 @@ from server.cors import cors_middleware
 from server.health import health
 from server.lifespan import make_lifespan
 from server.limits import BodySizeLimit
+from server.request_policy import request_policy_middleware
 from server.settings import Settings
 
 
@@ -19,7 +20,8 @@ def create_app(settings: Settings) -> Starlette:
     graphql = SessionGraphQL(build_schema(settings), settings)
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Route middleware: it sees only /graphql, after the 405 for other methods.
+            Route("/graphql", graphql, methods=["GET", "POST"], middleware=[request_policy_middleware(settings)]),
             Route("/health", health, methods=["GET"]),
         ],
         # Outermost first: CORS headers reach every answer, a 413 included.

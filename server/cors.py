@@ -5,10 +5,8 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from server.request_policy import GET_QUERY_HEADER
 from server.settings import Settings
-
-#: The non-simple request header that lets a cookie-carrying GET run a query (see schema/view.py).
-GET_QUERY_HEADER = "x-requested-with"
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:
