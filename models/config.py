@@ -6,15 +6,17 @@ import os
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite://data/sessions.sqlite3"
+#: The one connection, which every model uses.
+CONNECTION = "default"
 
 
 def tortoise_config(db_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": _tuned(db_url)},
+        "connections": {CONNECTION: _tuned(db_url)},
         "apps": {
             "models": {
                 "models": ["models"],
-                "default_connection": "default",
+                "default_connection": CONNECTION,
                 "migrations": "models.migrations",
             }
         },

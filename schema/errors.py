@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 
 from graphql.error import GraphQLError
-from strawberry.extensions import MaskErrors
 
+from server.compat.strawberry_private import LeanMaskErrors
 from server.database import is_database_unavailable
 from server.services.errors import ServiceError
 
@@ -25,15 +25,9 @@ def is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, ServiceError | GraphQLError)
 
 
-class CodedErrors(MaskErrors):
+class CodedErrors(LeanMaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_ERROR_MESSAGE)
-
-    def _process_result(self, result: object) -> None:
-        # MaskErrors checks a runtime Protocol here, which costs tens of microseconds per request.
-        errors = getattr(result, "errors", None)
-        if errors:
-            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error

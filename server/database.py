@@ -10,11 +10,14 @@ from pathlib import Path
 
 import asyncpg
 from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.connection import get_connection
+from tortoise.context import set_global_context
 from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api import migrate
 
-from models.config import tortoise_config
+from models.config import CONNECTION, tortoise_config
 
 #: Key of the PostgreSQL advisory lock held while migrating or bootstrapping (advisory locks are per database).
 STARTUP_LOCK_KEY = 0x5E5510_0001
@@ -71,7 +74,7 @@ async def open_database(db_url: str, apply_migrations: bool = True) -> None:
             finally:  # also when a migration fails: an open SQLite connection's thread keeps the process alive
                 await Tortoise.close_connections()
     # Requests run in other tasks than the lifespan, so the context must be reachable globally.
-    await Tortoise.init(config=config, _enable_global_fallback=True)
+    set_global_context(await Tortoise.init(config=config))
     _quiet_pool_reconnects()
 
 
@@ -79,9 +82,14 @@ async def close_database() -> None:
     await Tortoise.close_connections()
 
 
+def database_connection() -> BaseDBAsyncClient:
+    """The connection every model uses, in the current Tortoise context (what `Model._meta.db` returns)."""
+    return get_connection(CONNECTION)
+
+
 async def database_is_reachable() -> bool:
     try:
-        await Tortoise.get_connection("default").execute_query("SELECT 1")
+        await database_connection().execute_query("SELECT 1")
     except Exception:
         return False
     return True

@@ -21,6 +21,8 @@ from __future__ import annotations
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from server.compat.uvicorn_private import should_upgrade, unset_keepalive_if_required, warn_unsupported_upgrade
+
 STATUS_TOO_LARGE = 431
 _CRLF = 2
 
@@ -42,7 +44,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         """uvicorn's, with the count; a HeadTooLarge raised by a callback becomes a 431."""
-        self._unset_keepalive_if_required()
+        unset_keepalive_if_required(self)
         self._progressed = False
         try:
             self.parser.feed_data(data)
@@ -56,10 +58,10 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             self._invalid_request()
             return
         except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
+            if should_upgrade(self):
                 self.handle_websocket_upgrade()
             else:
-                self._unsupported_upgrade_warning()
+                warn_unsupported_upgrade(self)
             return
         if not self._progressed:
             self._unparsed_bytes += len(data)

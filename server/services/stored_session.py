@@ -14,6 +14,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from models import Session
 from models.enums import PERMISSION_ORDER, Permission, SessionType
 from server.cached_session import CachedSessionUser, UserChannelPermissions
+from server.database import database_connection
 
 _FIELDS = (
     "id",
@@ -36,6 +37,8 @@ _RELATED = {
     "channel_token": "user__roles__channels__token",
     "channel_code": "user__roles__channels__code",
 }
+#: Each column of a row, by its alias, as `values(*_FIELDS, **_RELATED)` selects it.
+_SELECTED = {name: name for name in _FIELDS} | _RELATED
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +60,37 @@ class StoredSession:
     #: false for a login without rememberMe: its cookie is never given a lifetime
     remember_me: bool = True
 
+    @classmethod
+    def new_guest(
+        cls, id: int, token_hash: str, created_at: datetime, expires: datetime, active_channel_id: int | None
+    ) -> StoredSession:
+        """A guest session just inserted: everything about it is known without reading it back."""
+        return cls(
+            id=id,
+            token_hash=token_hash,
+            type=SessionType.ANONYMOUS,
+            expires=expires,
+            last_active_at=created_at,
+            invalidated=False,
+            authentication_strategy=None,
+            active_order_id=None,
+            active_channel_id=active_channel_id,
+            user=None,
+            created_at=created_at,
+        )
+
 
 class _PreparedLookup:
     """The lookup's SQL, built once per SQL dialect: building it per call costs more than running it."""
 
     def __init__(self, db: BaseDBAsyncClient) -> None:
         query = Session.filter(token_hash="").using_db(db).values(*_FIELDS, **_RELATED)
-        query._make_query()
+        query.sql()  # builds `query.query`, the statement in the connection's dialect
         self.sql, params = query.query.get_parameterized_sql()
         assert params == [""], "the lookup must take the token digest as its only parameter"
         self.converters: list[tuple[str, Callable[[Any], Any]]] = [
             (alias, converter)
-            for alias, field in query._fields_for_select.items()
+            for alias, field in _SELECTED.items()
             if not isinstance(converter := query.resolve_to_python_value(Session, field), LambdaType)
         ]
 
@@ -84,7 +106,7 @@ _prepared: dict[str, _PreparedLookup] = {}
 
 
 async def load_stored_session(token_hash: str, using: BaseDBAsyncClient | None = None) -> StoredSession | None:
-    db = using or Session._meta.db
+    db = using or database_connection()
     dialect = db.capabilities.dialect
     lookup = _prepared.get(dialect)
     if lookup is None:
