@@ -7,16 +7,17 @@ every such user by id; rename them, then migrate again. Each identifier changed 
 """
 
 import logging
+from typing import Any
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 
-from server.services.identifiers import normalised_identifiers
+from models.identifiers import normalised_identifiers
 
 logger = logging.getLogger(__name__)
 
 
-async def normalise_identifiers(apps, schema_editor):
+async def normalise_identifiers(apps: Any, schema_editor: Any) -> None:
     client = schema_editor.client
     rows = await client.execute_query_dict("SELECT id, identifier FROM users ORDER BY id")
     changes = normalised_identifiers((row["id"], row["identifier"]) for row in rows)
