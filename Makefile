@@ -22,6 +22,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy server schema models tests bench
 
 export-schema: install
 	$(BIN)/python -m server export-schema --output schema.graphql

@@ -21,7 +21,6 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,10 @@ from typing import Any
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.live_server import free_port, stop_process  # noqa: E402
+
 HOST = "127.0.0.1"
 SUPERADMIN = "superadmin"
 LOGIN = """
@@ -46,13 +49,6 @@ mutation Login($u: String!, $p: String!) {
 #: Settings of the machine's environment that must not leak into the server's.
 SETTINGS_PREFIXES = ("DATABASE_URL", "SESSION_", "TOKEN_METHOD", "SUPERADMIN_", "LOG_LEVEL", "LOGIN_", "HOST", "PORT")
 KINDS = ("unknown user", "wrong password")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start_server(database: Path, password: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -79,17 +75,8 @@ def start_server(database: Path, password: str) -> tuple[subprocess.Popen[bytes]
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    stop_server(process)
+    stop_process(process, timeout=15)
     raise SystemExit("the server did not answer /health within 90 s")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=15)
 
 
 def measure(url: str, attempts: int, warmup: int, password: str, seed: int) -> dict[str, Any]:
@@ -176,7 +163,7 @@ def main() -> int:
             command += ["--attempts", str(args.attempts), "--warmup", str(args.warmup), "--seed", str(args.seed)]
             measured = subprocess.run(command, check=True, capture_output=True, text=True)
         finally:
-            stop_server(process)
+            stop_process(process, timeout=15)
     results = report(json.loads(measured.stdout), args.attempts)
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -128,15 +129,15 @@ async def _clean_sessions(settings: Settings, batch_size: int) -> int:
     from server.cache import build_session_cache
     from server.database import close_database, open_database
     from server.services.cache_outages import CacheOutageBoard
-    from server.services.session import SessionService
+    from server.services.session_cleanup import SessionCleaner
 
     await open_database(settings.database_url)
-    cache = build_session_cache(settings, namespace=settings.session_cache_namespace)
+    # A board without a reader: if Redis cannot be reached from here, the outage is posted, so the
+    # servers stop trusting copies of what this run deletes (the row goes stale once it exits).
+    outages = CacheOutageBoard() if settings.session_cache.startswith("redis://") else None
+    cache = build_session_cache(settings, settings.session_cache_namespace, outages=outages)
     try:
-        # A board without a reader: if Redis cannot be reached from here, the outage is posted, so the
-        # servers stop trusting copies of what this run deletes (the row goes stale once it exits).
-        outages = CacheOutageBoard() if settings.session_cache.startswith("redis://") else None
-        return await SessionService(cache, settings, outages=outages).drain_expired_sessions(batch_size)
+        return await SessionCleaner(cache, time.time).drain_expired_sessions(batch_size)
     finally:
         await cache.close()
         await close_database()

@@ -9,7 +9,8 @@ from typing import TypedDict
 from starlette.applications import Starlette
 
 from server.bootstrap import bootstrap
-from server.cache import build_session_cache
+from server.cache import build_login_limiter, build_session_cache
+from server.clients import Clients
 from server.database import close_database, open_database
 from server.housekeeping import scheduled_session_clean
 from server.services import Services
@@ -26,21 +27,21 @@ def make_lifespan(settings: Settings) -> Callable[[Starlette], AbstractAsyncCont
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         await open_database(settings.database_url)
-        cache = build_session_cache(settings, namespace=settings.session_cache_namespace)
+        clients = Clients.from_settings(settings)
+        namespace = settings.session_cache_namespace
+        # A cache shared with other instances: each must learn when another one cannot reach it.
+        outages = CacheOutageBoard() if clients.redis is not None else None
+        cache = build_session_cache(settings, namespace, redis=clients.redis, outages=outages)
         try:
             repaired = await bootstrap(settings)
-            # A cache shared with other instances: each must learn when another one cannot reach it.
-            outages = CacheOutageBoard() if settings.session_cache.startswith("redis://") else None
-            services = Services.build(cache, settings, outages)
+            services = Services.build(cache, settings, build_login_limiter(settings, clients.redis, namespace))
             if repaired:  # sessions cached before the repair carry the permissions it put back
                 await services.sessions.clear_cache()
-            async with (
-                watching(outages, services.sessions.cleared),
-                scheduled_session_clean(services.sessions, settings),
-            ):
+            async with watching(outages, cache.cleared), scheduled_session_clean(services.sessions, settings):
                 yield {"services": services, "settings": settings}
         finally:
             await cache.close()
+            await clients.close()
             await close_database()
 
     return lifespan

@@ -48,12 +48,14 @@ from tortoise.context import TortoiseContext, tortoise_test_context
 from models.config import tortoise_config
 from server.app import create_app
 from server.bootstrap import bootstrap
-from server.cache import build_session_cache
+from server.cache import build_login_limiter, build_session_cache
+from server.clients import Clients
 from server.services import Services
 from server.settings import Settings
 from tests.graphql import GraphQLClient
 
 SettingsFactory = Callable[..., Settings]
+ClientFactory = Callable[[Settings], Awaitable[GraphQLClient]]
 T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -436,15 +438,18 @@ async def db(backend: Backend) -> AsyncIterator[TortoiseContext]:
 @pytest_asyncio.fixture
 async def services(db: TortoiseContext, settings: Settings) -> AsyncIterator[Services]:
     """Every service on the test's database and on the cache its settings name (memory or Redis)."""
-    cache = build_session_cache(settings, namespace=settings.session_cache_namespace)
+    clients = Clients.from_settings(settings)
+    namespace = settings.session_cache_namespace
+    cache = build_session_cache(settings, namespace, redis=clients.redis)
     try:
-        yield Services.build(cache, settings)
+        yield Services.build(cache, settings, build_login_limiter(settings, clients.redis, namespace))
     finally:
         await cache.close()
+        await clients.close()
 
 
 @pytest_asyncio.fixture
-async def make_client(backend: Backend) -> AsyncIterator[Callable[[Settings], Any]]:
+async def make_client(backend: Backend) -> AsyncIterator[ClientFactory]:
     """Start the real app (lifespan included) for given settings; returns a GraphQLClient.
 
     It depends on `backend` so that the apps are shut down before the backend is cleaned.
@@ -465,7 +470,7 @@ async def make_client(backend: Backend) -> AsyncIterator[Callable[[Settings], An
 
 
 @pytest_asyncio.fixture
-async def client(make_client: Callable[[Settings], Any], settings: Settings) -> GraphQLClient:
+async def client(make_client: ClientFactory, settings: Settings) -> GraphQLClient:
     """The app on the default settings (cookie and bearer), with a cookie-keeping HTTP client."""
     result: GraphQLClient = await make_client(settings)
     return result

@@ -31,7 +31,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.conftest import services_required
-from tests.live_server import REPO_ROOT, SERVER_SETTINGS, free_port, wait_until_healthy
+from tests.live_server import REPO_ROOT, SERVER_SETTINGS, free_port, stop_process, wait_until_healthy
 
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -42,17 +42,6 @@ def unavailable(reason: str) -> NoReturn:
     if services_required():
         pytest.fail(f"{reason} and REQUIRE_SERVICES=1")
     pytest.skip(reason)
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
 
 
 class _Managed(ABC):
@@ -132,7 +121,7 @@ class PrivateRedis(_Managed):
     def stop(self) -> None:
         if self.process is not None:
             try:
-                _stop_process(self.process)
+                stop_process(self.process)
             finally:
                 self.process = None
 
@@ -175,7 +164,7 @@ class PrivateRedis(_Managed):
             output = sleeper.communicate(timeout=seconds + STOP_TIMEOUT)[0]
             assert sleeper.returncode == 0 and b"OK" in output, output
         finally:
-            _stop_process(sleeper)
+            stop_process(sleeper)
 
 
 def _redis_major_version(executable: str) -> int:
@@ -305,7 +294,7 @@ class ServerProcess(_Managed):
 
     def close(self) -> None:
         if self.process is not None:
-            _stop_process(self.process)
+            stop_process(self.process)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

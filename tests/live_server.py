@@ -35,6 +35,20 @@ def free_port() -> int:
         return port
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> bool:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`; True when it had to be killed."""
+    if process.poll() is not None:
+        return False
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+        return True
+    return False
+
+
 def wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float = STARTUP_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -82,9 +96,4 @@ def live_server_process(
         wait_until_healthy(process, f"http://127.0.0.1:{port}", log)
         yield port, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
+        stop_process(process)

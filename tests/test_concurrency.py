@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 from models import Session, SessionType, User
-from server.cache import DefaultSessionCacheStrategy, Fence, build_session_cache
+from server.cache import DefaultSessionCacheStrategy, Fence, build_cache_strategy
 from server.cached_session import CachedSession
 from server.services import Services
 from server.services.tokens import token_digest
@@ -143,7 +143,7 @@ async def test_racing_set_and_unset_active_order_leave_database_cache_and_lookup
     order_b = (await app.ok(ADD_ITEM, {"v": "b"}, token=token))["addItemToOrder"]["id"]
     assert order_a != order_b
     # this test's own view of the app's cache namespace, patient enough for a loaded machine
-    cache = build_session_cache(
+    cache = build_cache_strategy(
         replace(app_settings, session_cache_timeout_ms=5000), app_settings.session_cache_namespace
     )
     try:

@@ -21,7 +21,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from models import Order, Session, SessionType, User
 from server.app import create_app
-from server.cache import build_session_cache
+from server.cache import GuardedSessionCache, build_cache_strategy
 from server.database import close_database, open_database
 from server.housekeeping import scheduled_session_clean
 from server.services.session import SessionService
@@ -97,7 +97,7 @@ async def test_concurrent_cleaners_on_postgres_remove_every_eligible_session_exa
 
     # when six instances drain the backlog at the same time, in batches of 40, each on its own connection
     caches = [RecordingCache() for _ in range(CLEANERS)]
-    cleaners = [SessionService(cache, Settings()) for cache in caches]
+    cleaners = [SessionService(GuardedSessionCache(cache), Settings()) for cache in caches]
     results = await asyncio.gather(*(cleaner.drain_expired_sessions(40) for cleaner in cleaners))
 
     # then every eligible session is removed once: the totals add up, and no two cleaners removed the same one
@@ -120,7 +120,7 @@ async def test_a_cleaner_skips_sessions_another_transaction_holds_instead_of_wai
         await transaction.start()
         await other.execute("SELECT id FROM sessions WHERE token_hash = ANY($1::text[]) FOR UPDATE", held)
         cache = RecordingCache()
-        cleaner = SessionService(cache, Settings())
+        cleaner = SessionService(GuardedSessionCache(cache), Settings())
 
         # when a clean runs while they are held: it neither waits nor touches them
         removed = await asyncio.wait_for(cleaner.drain_expired_sessions(10), timeout=10)
@@ -145,7 +145,7 @@ async def test_a_large_batch_is_evicted_from_a_shared_redis_cache(
         session_cache_namespace=f"housekeeping-{secrets.token_hex(6)}",
         session_cache_timeout_ms=2000,
     )
-    cache = build_session_cache(settings, namespace=settings.session_cache_namespace)
+    cache = build_cache_strategy(settings, namespace=settings.session_cache_namespace)
     await open_database(f"sqlite://{tmp_path / 'sessions.sqlite3'}")
     try:
         try:
@@ -154,13 +154,13 @@ async def test_a_large_batch_is_evicted_from_a_shared_redis_cache(
             if os.environ.get("REQUIRE_SERVICES") == "1":
                 pytest.fail(f"Redis at {TEST_REDIS_URL} is unreachable and REQUIRE_SERVICES=1: {error}")
             pytest.skip(f"Redis at {TEST_REDIS_URL} is unreachable: {error}")
-        sessions = SessionService(cache, settings)
+        sessions = SessionService(GuardedSessionCache(cache), settings)
         tokens = [(await sessions.create_anonymous_session()).token for _ in range(300)]
         assert all([await cache.get(token_digest(token)) for token in tokens])
         await Session.all().update(expires=datetime.now(UTC) - DAY)
 
         # when one batch removes them all
-        caplog.set_level(logging.WARNING, logger="server.services.session")
+        caplog.set_level(logging.WARNING, logger="server.cache.guarded")
         assert await sessions.clean_expired_sessions(1000) == 300
 
         # then every cached copy is gone too, and no delete failed (a failure would clear the whole cache)

@@ -25,7 +25,7 @@ import httpx
 import pytest
 import redis
 
-from tests.live_server import REPO_ROOT
+from tests.live_server import REPO_ROOT, free_port, stop_process
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -92,15 +92,6 @@ def _unavailable(service: str, url: str, error: BaseException) -> None:
     pytest.skip(f"{service} at {url} is unreachable: {error}")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def _admin_execute(statement: str) -> None:
     connection = await asyncpg.connect(TEST_DATABASE_URL.replace("postgres://", "postgresql://", 1), timeout=5)
     try:
@@ -118,7 +109,7 @@ async def _fetch(database_url: str, query: str, *args: Any) -> list[asyncpg.Reco
 
 
 def _start(env: dict[str, str], log: Path) -> Instance:
-    port = _free_port()
+    port = free_port()
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "server"],
@@ -146,15 +137,6 @@ def _wait_until_healthy(instances: list[Instance]) -> None:
             logs = "\n".join(instance.log.read_text() for instance in waiting)
             pytest.fail(f"/health did not answer 200 within {STARTUP_TIMEOUT} s:\n{logs}")
         time.sleep(0.1)
-
-
-def _stop(instance: Instance) -> None:
-    instance.process.terminate()
-    try:
-        instance.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        instance.process.kill()
-        instance.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +179,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield Cluster(a=instances[0], b=instances[1], database_url=database_url, env=env)
     finally:
         for instance in instances:
-            _stop(instance)
+            stop_process(instance.process)
         try:
             asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         finally:

@@ -1,35 +1,57 @@
-"""Session cache strategies, and the one place that picks a strategy from the settings."""
+"""Session cache strategies, the guard every one of them is used through, and the one place that
+picks a strategy (and the login limiter's store) from the settings."""
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import unquote, urlsplit
+import time
+from collections.abc import Callable
 
-from aiocache import RedisCache
 from aiocache.serializers import StringSerializer
+from redis.asyncio import Redis
 
 from server.cache.base import Fence, SessionCacheStrategy
 from server.cache.default import DefaultSessionCacheStrategy
+from server.cache.guarded import GuardedSessionCache, OutageNotice
+from server.cache.login_limiters import LocalLoginLimiter, RedisLoginLimiter
 from server.cache.memory import InMemorySessionCacheStrategy
 from server.cache.noop import NoopSessionCacheStrategy
+from server.clients import redis_client
+from server.compat.aiocache_private import ClientClosingRedisCache
 from server.settings import Settings
 
 __all__ = [
     "DefaultSessionCacheStrategy",
     "Fence",
+    "GuardedSessionCache",
     "InMemorySessionCacheStrategy",
     "NoopSessionCacheStrategy",
+    "OutageNotice",
     "SessionCacheStrategy",
+    "build_cache_strategy",
+    "build_login_limiter",
     "build_session_cache",
 ]
 
-_DEFAULT_REDIS_PORT = 6379
+
+def build_session_cache(
+    settings: Settings,
+    namespace: str = "sessions",
+    *,
+    redis: Redis | None = None,
+    clock: Callable[[], float] = time.time,
+    outages: OutageNotice | None = None,
+) -> GuardedSessionCache:
+    """The strategy SESSION_CACHE names, behind the guard (see server/cache/guarded.py)."""
+    return GuardedSessionCache(build_cache_strategy(settings, namespace, redis=redis), clock, outages)
 
 
-def build_session_cache(settings: Settings, namespace: str = "sessions") -> SessionCacheStrategy:
+def build_cache_strategy(
+    settings: Settings, namespace: str = "sessions", *, redis: Redis | None = None
+) -> SessionCacheStrategy:
     """The strategy named by `settings.session_cache`: "memory", "noop" or "redis://host:port/db".
 
-    Nothing connects here: a Redis strategy opens connections on first use.
+    A Redis strategy uses `redis` (the client of server/clients.py, which its owner closes) or, without
+    one, a client of its own, closed with the strategy. Nothing connects here.
     """
     url = settings.session_cache
     if url == "memory":
@@ -37,42 +59,39 @@ def build_session_cache(settings: Settings, namespace: str = "sessions") -> Sess
     if url == "noop":
         return NoopSessionCacheStrategy()
     if url.startswith("redis://"):
-        return DefaultSessionCacheStrategy(build_redis_cache(url, settings.session_cache_timeout), namespace)
+        owned = redis is None
+        client = redis_client(url, settings.session_cache_timeout) if redis is None else redis
+        return DefaultSessionCacheStrategy(_RedisCache(client, owned), namespace)
     raise ValueError(f"unknown session cache {url.split('://', 1)[0]!r}: expected memory, noop or redis://")
 
 
-def build_redis_cache(url: str, socket_timeout: float) -> RedisCache:
-    """An aiocache `RedisCache` for `redis://[user:password@]host[:port][/db]` whose calls are bounded
-    by redis-py socket timeouts rather than by aiocache's `asyncio.wait_for`.
-    """
-    parts = urlsplit(url)
-    if parts.scheme != "redis" or not parts.hostname:
-        raise ValueError("expected redis://host:port/db")
-    db = parts.path.strip("/")
-    # aiocache 0.12.3's RedisBackend builds the ConnectionPool itself: `create_connection_timeout`
-    # becomes the pool's socket_connect_timeout (None would disable redis-py's default), and
-    # `connection_pool_kwargs` are passed on as they are, which is where socket_timeout goes.
-    pool_kwargs: dict[str, Any] = {"socket_timeout": socket_timeout}
-    if parts.username:
-        pool_kwargs["username"] = unquote(parts.username)
-    return _RedisCache(
-        endpoint=parts.hostname,
-        port=parts.port or _DEFAULT_REDIS_PORT,
-        db=int(db) if db else 0,
-        password=unquote(parts.password) if parts.password else None,
-        serializer=StringSerializer(),
-        timeout=None,
-        create_connection_timeout=socket_timeout,
-        connection_pool_kwargs=pool_kwargs,
-    )
+def build_login_limiter(
+    settings: Settings, redis: Redis | None, namespace: str
+) -> LocalLoginLimiter | RedisLoginLimiter | None:
+    """None when LOGIN_RATE_LIMIT is off; counters in `redis` (shared by every instance) when the session
+    cache is in Redis; else in this process."""
+    if settings.login_rate_limit is None:
+        return None
+    attempts, window = settings.login_rate_limit
+    if redis is not None:
+        return RedisLoginLimiter(redis, namespace, attempts, window)
+    return LocalLoginLimiter(attempts, window)
 
 
-class _RedisCache(RedisCache):  # type: ignore[misc]  # aiocache ships no type hints
-    """`RedisCache` that closes its client with `aclose()`.
+class _RedisCache(ClientClosingRedisCache):
+    """aiocache's `RedisCache` on a client built elsewhere, its calls bounded by the client's socket
+    timeouts rather than by aiocache's `asyncio.wait_for` (timeout=None).
 
-    aiocache 0.12.3 calls redis-py's `close()`, deprecated since redis 5.0.1 (a DeprecationWarning
-    on every shutdown). The client owns its pool (`auto_close_connection_pool`), so this closes it.
+    aiocache 0.12.3 builds a client (and an unused, unconnected pool) of its own, replaced here. On
+    close it calls redis-py's `close()`, deprecated since redis 5.0.1; this closes an owned client
+    with `aclose()` and leaves a shared one to its owner.
     """
 
-    async def _close(self, *args: Any, _conn: Any = None, **kwargs: Any) -> None:
-        await self.client.aclose()
+    def __init__(self, client: Redis, owned: bool) -> None:
+        super().__init__(serializer=StringSerializer(), timeout=None)
+        self.client = client
+        self._owned = owned
+
+    async def close_client(self) -> None:
+        if self._owned:
+            await self.client.aclose()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.cache.base import SessionCacheStrategy
+from server.cache import GuardedSessionCache
 from server.services.auth import AuthService
-from server.services.cache_outages import CacheOutageBoard
 from server.services.channel import ChannelService
-from server.services.login_limiter import build_login_limiter
+from server.services.login_limiter import LoginLimiter
 from server.services.order import OrderService
 from server.services.role import RoleService
 from server.services.session import SessionService
@@ -26,12 +25,9 @@ class Services:
     auth: AuthService
 
     @classmethod
-    def build(
-        cls, cache: SessionCacheStrategy, settings: Settings, outages: CacheOutageBoard | None = None
-    ) -> Services:
-        """`outages`: the board of a cache several instances share (see server/services/cache_outages.py)."""
-        sessions = SessionService(cache, settings, outages=outages)
-        limiter = build_login_limiter(cache, settings)
+    def build(cls, cache: GuardedSessionCache, settings: Settings, limiter: LoginLimiter | None = None) -> Services:
+        """`limiter` counts login attempts (None: no limit); see server/cache's factories for both."""
+        sessions = SessionService(cache, settings)
         return cls(
             sessions=sessions,
             orders=OrderService(sessions),

@@ -21,7 +21,7 @@ from server.cache import (
     InMemorySessionCacheStrategy,
     NoopSessionCacheStrategy,
     SessionCacheStrategy,
-    build_session_cache,
+    build_cache_strategy,
 )
 from server.cached_session import CachedSession, CachedSessionUser, UserChannelPermissions
 from server.settings import Settings
@@ -112,7 +112,7 @@ async def redis_strategies(
 
     def build(namespace: str = namespace, timeout_ms: int = 1000) -> DefaultSessionCacheStrategy:
         settings = Settings(session_cache=redis_url, session_cache_timeout_ms=timeout_ms)
-        strategy = build_session_cache(settings, namespace)
+        strategy = build_cache_strategy(settings, namespace)
         assert isinstance(strategy, DefaultSessionCacheStrategy)
         strategies.append(strategy)
         return strategy

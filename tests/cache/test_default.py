@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -20,8 +19,9 @@ import redis.asyncio
 from aiocache import SimpleMemoryCache
 from aiocache.serializers import JsonSerializer
 
-from server.cache import DefaultSessionCacheStrategy, build_session_cache
+from server.cache import DefaultSessionCacheStrategy, build_cache_strategy
 from server.settings import Settings
+from tests.live_server import free_port
 
 from .conftest import SessionFactory
 
@@ -147,7 +147,7 @@ async def test_a_lost_generation_key_does_not_bring_cleared_entries_back(
 
 async def test_redis_socket_timeouts_come_from_the_settings() -> None:
     settings = Settings(session_cache="redis://127.0.0.1:6390/3", session_cache_timeout_ms=75)
-    strategy = build_session_cache(settings)
+    strategy = build_cache_strategy(settings)
     assert isinstance(strategy, DefaultSessionCacheStrategy)
     try:
         cache = strategy._cache
@@ -164,13 +164,6 @@ def test_a_cache_that_would_json_encode_twice_is_refused() -> None:
         DefaultSessionCacheStrategy(SimpleMemoryCache(serializer=JsonSerializer(), timeout=None), "sessions")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def private_redis_url(tmp_path: Path) -> Iterator[str]:
     """A Redis server of this test's own, which it may make slow with DEBUG SLEEP."""
@@ -179,7 +172,7 @@ def private_redis_url(tmp_path: Path) -> Iterator[str]:
         if os.environ.get("REQUIRE_SERVICES") == "1":
             pytest.fail("redis-server is not installed")
         pytest.skip("redis-server is not installed")
-    port = _free_port()
+    port = free_port()
     arguments = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     arguments += ["--enable-debug-command", "yes", "--dir", str(tmp_path)]
     process = subprocess.Popen([binary, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -207,13 +200,13 @@ async def test_a_timed_out_get_cannot_hand_out_another_keys_value(
     private_redis_url: str, make_session: SessionFactory
 ) -> None:
     settings = Settings(session_cache=private_redis_url, session_cache_timeout_ms=100)
-    strategy = build_session_cache(settings)
+    strategy = build_cache_strategy(settings)
     blocker = redis.asyncio.Redis.from_url(private_redis_url)
     try:
         alice, bob = make_session(id=1), make_session(id=2)
         await strategy.set("digest-alice", alice)
         await strategy.set("digest-bob", bob)
-        sleeping = asyncio.create_task(blocker.execute_command("DEBUG", "SLEEP", "0.5"))
+        sleeping = asyncio.create_task(blocker.execute_command("DEBUG", "SLEEP", "0.5"))  # type: ignore[no-untyped-call]
         await asyncio.sleep(0.1)
 
         started = time.monotonic()

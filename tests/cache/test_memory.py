@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.cache import InMemorySessionCacheStrategy, NoopSessionCacheStrategy, build_session_cache
+from server.cache import InMemorySessionCacheStrategy, NoopSessionCacheStrategy, build_cache_strategy
 from server.settings import Settings
 
 from .conftest import SessionFactory
@@ -69,15 +69,15 @@ def test_max_size_must_be_positive() -> None:
         InMemorySessionCacheStrategy(0)
 
 
-def test_build_session_cache_picks_memory_with_the_configured_size_and_noop() -> None:
-    memory = build_session_cache(Settings(session_cache="memory", session_cache_size=7))
-    noop = build_session_cache(Settings(session_cache="noop"))
+def test_build_cache_strategy_picks_memory_with_the_configured_size_and_noop() -> None:
+    memory = build_cache_strategy(Settings(session_cache="memory", session_cache_size=7))
+    noop = build_cache_strategy(Settings(session_cache="noop"))
 
     assert isinstance(memory, InMemorySessionCacheStrategy)
     assert memory.max_size == 7
     assert isinstance(noop, NoopSessionCacheStrategy)
 
 
-def test_build_session_cache_rejects_an_unknown_cache() -> None:
+def test_build_cache_strategy_rejects_an_unknown_cache() -> None:
     with pytest.raises(ValueError, match="memcached"):
-        build_session_cache(Settings(session_cache="memcached://127.0.0.1:11211"))
+        build_cache_strategy(Settings(session_cache="memcached://127.0.0.1:11211"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import SettingsFactory
+from tests.conftest import ClientFactory, SettingsFactory
 from tests.graphql import GraphQLClient
 from tests.schema.helpers import (
     SUPERADMIN,
@@ -122,7 +122,7 @@ async def test_unverified_user_with_a_wrong_password_gets_invalid_credentials(ap
 
 
 async def test_unverified_user_logs_in_when_verification_is_not_required(
-    make_settings: SettingsFactory, make_client
+    make_settings: SettingsFactory, make_client: ClientFactory
 ) -> None:
     client = await make_client(make_settings(require_verification=False))
     await create_user(client, await admin_token(client), "unverified", verified=False)

@@ -62,10 +62,10 @@ def start(make_settings: SettingsFactory, make_client, monkeypatch: pytest.Monke
         settings = make_settings(**overrides)
         cache = CountingCache(settings.session_cache_size)
 
-        def build(settings: Settings, namespace: str = "sessions") -> CountingCache:
+        def build(settings: Settings, namespace: str = "sessions", *, redis: object = None) -> CountingCache:
             return cache
 
-        monkeypatch.setattr("server.lifespan.build_session_cache", build)
+        monkeypatch.setattr("server.cache.build_cache_strategy", build)
         client: GraphQLClient = await make_client(settings)
         client.http.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))  # bearer only
         return client, cache

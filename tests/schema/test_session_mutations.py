@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.conftest import SettingsFactory
+from tests.conftest import ClientFactory, SettingsFactory
 from tests.graphql import GraphQLClient
 from tests.schema.helpers import (
     CREATE_ANONYMOUS_SESSION,
@@ -59,13 +59,17 @@ async def test_create_anonymous_session_sends_the_token_in_header_and_cookie(cli
     ]
 
 
-async def test_session_cookie_max_age_follows_session_duration(make_settings: SettingsFactory, make_client) -> None:
+async def test_session_cookie_max_age_follows_session_duration(
+    make_settings: SettingsFactory, make_client: ClientFactory
+) -> None:
     client = await make_client(make_settings(session_duration=7200.0))
     result = await client.execute(CREATE_ANONYMOUS_SESSION)
     assert [cookie["max-age"] for cookie in set_cookies(result.response)] == ["7200"]
 
 
-async def test_session_cookie_is_secure_only_with_cookie_secure(make_settings: SettingsFactory, make_client) -> None:
+async def test_session_cookie_is_secure_only_with_cookie_secure(
+    make_settings: SettingsFactory, make_client: ClientFactory
+) -> None:
     secure = await make_client(make_settings(cookie_secure=True))
     result = await secure.execute(CREATE_ANONYMOUS_SESSION)
     token = result.data["createAnonymousSession"]["token"] if result.data else None
@@ -174,7 +178,9 @@ async def test_clean_expired_sessions_rejects_non_positive_batch_size(api: Graph
     assert (result.data, result.codes) == (None, ["BAD_USER_INPUT"])
 
 
-async def test_clean_expired_sessions_removes_only_expired_ones(make_settings: SettingsFactory, make_client) -> None:
+async def test_clean_expired_sessions_removes_only_expired_ones(
+    make_settings: SettingsFactory, make_client: ClientFactory
+) -> None:
     client = await make_client(make_settings(session_duration=1.0))
     await anonymous_token(client)
     await anonymous_token(client)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from tests.conftest import SettingsFactory
+from tests.conftest import ClientFactory, SettingsFactory
 from tests.graphql import GraphQLClient
 from tests.schema.conftest import ClientsFactory
 from tests.schema.helpers import ACTIVE_SESSION, CREATE_ANONYMOUS_SESSION, LOGIN, SUPERADMIN, set_cookies
@@ -27,7 +27,9 @@ def cookie_summary(response) -> list[tuple[str, str, str | None]]:  # type: igno
     return [(c["_name"], c["_value"], c.get("max-age")) for c in set_cookies(response)]
 
 
-async def test_bearer_mode_sends_the_header_and_no_cookie(make_settings: SettingsFactory, make_client) -> None:
+async def test_bearer_mode_sends_the_header_and_no_cookie(
+    make_settings: SettingsFactory, make_client: ClientFactory
+) -> None:
     client = await make_client(make_settings(token_methods=("bearer",)))
     result = await client.execute(ANONYMOUS)
     token = result.data["createAnonymousSession"]["token"] if result.data else None
@@ -35,7 +37,9 @@ async def test_bearer_mode_sends_the_header_and_no_cookie(make_settings: Setting
     assert await client.ok(ACTIVE_SESSION_TOKEN, token=token) == {"activeSession": {"token": token}}
 
 
-async def test_cookie_mode_sets_the_cookie_and_no_header(make_settings: SettingsFactory, make_client) -> None:
+async def test_cookie_mode_sets_the_cookie_and_no_header(
+    make_settings: SettingsFactory, make_client: ClientFactory
+) -> None:
     client = await make_client(make_settings(token_methods=("cookie",)))
     result = await client.execute(ANONYMOUS)
     token = result.data["createAnonymousSession"]["token"] if result.data else None
@@ -44,7 +48,9 @@ async def test_cookie_mode_sets_the_cookie_and_no_header(make_settings: Settings
     assert await client.ok(ACTIVE_SESSION_TOKEN) == {"activeSession": {"token": token}}
 
 
-async def test_cookie_mode_ignores_an_authorization_header(make_settings: SettingsFactory, make_client) -> None:
+async def test_cookie_mode_ignores_an_authorization_header(
+    make_settings: SettingsFactory, make_client: ClientFactory
+) -> None:
     client = await make_client(make_settings(token_methods=("cookie",)))
     token = (await client.ok(ANONYMOUS))["createAnonymousSession"]["token"]
     client.http.cookies.clear()
@@ -78,7 +84,9 @@ async def test_a_stale_cookie_does_not_hide_a_valid_bearer_token(client: GraphQL
     assert cookie_summary(result.response) == deletion()
 
 
-async def test_expired_cookie_is_treated_as_no_token_and_cleared(make_settings: SettingsFactory, make_client) -> None:
+async def test_expired_cookie_is_treated_as_no_token_and_cleared(
+    make_settings: SettingsFactory, make_client: ClientFactory
+) -> None:
     client = await make_client(make_settings(session_duration=1.0))
     token = (await client.ok(ANONYMOUS))["createAnonymousSession"]["token"]
     await asyncio.sleep(1.1)
@@ -89,7 +97,7 @@ async def test_expired_cookie_is_treated_as_no_token_and_cleared(make_settings: 
 
 
 async def test_owner_operation_with_an_expired_token_starts_a_new_session(
-    make_settings: SettingsFactory, make_client
+    make_settings: SettingsFactory, make_client: ClientFactory
 ) -> None:
     client = await make_client(make_settings(session_duration=1.0, token_methods=("bearer",)))
     old = (await client.ok(ANONYMOUS))["createAnonymousSession"]["token"]
@@ -101,7 +109,9 @@ async def test_owner_operation_with_an_expired_token_starts_a_new_session(
     assert result.response.headers["auth-token"] not in ("", old)
 
 
-async def test_custom_header_and_cookie_names_are_honoured(make_settings: SettingsFactory, make_client) -> None:
+async def test_custom_header_and_cookie_names_are_honoured(
+    make_settings: SettingsFactory, make_client: ClientFactory
+) -> None:
     settings = make_settings(auth_token_header="x-session-token", session_cookie_name="sid")
     client = await make_client(settings)
     result = await client.execute(ANONYMOUS)
@@ -111,7 +121,9 @@ async def test_custom_header_and_cookie_names_are_honoured(make_settings: Settin
     assert await client.ok(ACTIVE_SESSION_TOKEN) == {"activeSession": {"token": token}}
 
 
-async def test_custom_channel_token_header_is_honoured(make_settings: SettingsFactory, make_client) -> None:
+async def test_custom_channel_token_header_is_honoured(
+    make_settings: SettingsFactory, make_client: ClientFactory
+) -> None:
     client = await make_client(make_settings(channel_token_header="x-channel"))
     login = await client.ok(LOGIN, dict(zip(("username", "password"), SUPERADMIN, strict=True)))
     admin = login["login"]["token"]

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -22,7 +22,8 @@ from argon2 import PasswordHasher
 from asgi_lifespan import LifespanManager
 
 from server.app import create_app
-from server.services.login_limiter import LocalLoginLimiter, limit_keys
+from server.cache.login_limiters import LocalLoginLimiter
+from server.services.login_limiter import limit_keys
 from server.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.graphql import GraphQLClient, GraphQLResult
@@ -57,7 +58,7 @@ class CountingHasher(PasswordHasher):
         super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
         self.verifications = 0
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
         self.verifications += 1
         return super().verify(hash, password)
 

@@ -14,12 +14,13 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 import pytest_asyncio
 
 from models import CacheOutage
-from server.cache import Fence, SessionCacheStrategy, build_session_cache
+from server.cache import Fence, GuardedSessionCache, SessionCacheStrategy, build_cache_strategy
 from server.cached_session import CachedSession
 from server.services import Services
 from server.services.cache_outages import NOTICE_SECONDS, POLL_SECONDS, STALE_SECONDS, CacheOutageBoard, watching
@@ -87,11 +88,12 @@ async def instances(db: object, settings: Settings) -> AsyncIterator[tuple[Insta
     async with AsyncExitStack() as stack:
         made = []
         for _ in range(2):
-            cache = Partitioned(build_session_cache(settings, namespace=settings.session_cache_namespace))
+            cache = Partitioned(build_cache_strategy(settings, namespace=settings.session_cache_namespace))
             stack.push_async_callback(cache.close)
             board = CacheOutageBoard()
-            services = Services.build(cache, settings, board)
-            await stack.enter_async_context(watching(board, services.sessions.cleared))
+            guarded = GuardedSessionCache(cache, outages=board)
+            services = Services.build(guarded, settings)
+            await stack.enter_async_context(watching(board, guarded.cleared))
             made.append(Instance(services, cache, board))
         yield made[0], made[1]
 
@@ -121,7 +123,7 @@ async def test_a_logout_on_an_instance_cut_off_from_the_cache_is_honoured_by_the
     assert await a.cached(session.token) is not None  # B could not drop it...
     assert await a.services.sessions.get_session_from_token(session.token) is None  # ...and A does not trust it
     assert acknowledged_after >= NOTICE_SECONDS - 0.05
-    assert await CacheOutage.all().values_list("instance", flat=True) == [b.board.instance]
+    assert cast(list[str], await CacheOutage.all().values_list("instance", flat=True)) == [b.board.instance]
 
 
 async def test_a_cart_started_on_the_cut_off_instance_is_seen_by_the_other(

@@ -58,7 +58,8 @@ async def resolve(client: GraphQLClient, token: str) -> dict[str, Any] | None:
 def issued_token(result: GraphQLResult, transport: str) -> str | None:
     """The token the response hands to the client through `transport`."""
     if transport == "bearer":
-        return result.response.headers.get("auth-token")
+        header: str | None = result.response.headers.get("auth-token")
+        return header
     values = [cookie["_value"] for cookie in set_cookies(result.response) if cookie["_name"] == "session"]
     return values[-1] if values else None
 

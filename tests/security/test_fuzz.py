@@ -32,7 +32,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import anyio.from_thread
 import anyio.to_thread
@@ -246,7 +246,7 @@ class Fuzzer:
         held = [p for channel in user["channelPermissions"] for p in channel["permissions"]] if user else []
         return Permission.SuperAdmin.value in held
 
-    async def _session_user(self, token: str) -> dict[str, Any] | bool | None:
+    async def _session_user(self, token: str) -> dict[str, Any] | Literal[False] | None:
         """None when the token names no session; the user (False for a guest) otherwise."""
         body = await self._graphql("{ activeSession { user { channelPermissions { permissions } } } }", token=token)
         session = body["data"]["activeSession"]
@@ -444,7 +444,7 @@ def raw_requests(fuzzer: Fuzzer) -> st.SearchStrategy[tuple[str, dict[str, Any]]
         lambda document: st.sampled_from(SAMPLE_QUERIES) if document else field_values
     )
     # Variables and extensions mostly well-formed, or Strawberry refuses the body before the operation name.
-    objects = st.sampled_from(({}, None, {}, None)) | field_values
+    objects: st.SearchStrategy[Any] = st.sampled_from(({}, None, {}, None)) | field_values
     operation_shaped = st.fixed_dictionaries(
         {"query": queries_},
         optional={"variables": objects, "operationName": field_values, "extensions": objects},

@@ -415,7 +415,7 @@ async def test_strings_longer_than_their_columns_are_bad_user_input_or_forbidden
     api.assert_all_expected()
 
 
-UNSTORABLE_INPUTS = {
+UNSTORABLE_INPUTS: dict[str, tuple[str, dict[str, Any]]] = {
     "channel code": (CREATE_CHANNEL, {"code": "{}"}),
     "channel token": (CREATE_CHANNEL, {"code": "ok-code", "token": "{}"}),
     "user identifier": (CREATE_USER, {"identifier": "{}"}),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -58,7 +58,7 @@ async def guest_with_cart(services: Services) -> CachedSession:
 
 async def lines_of_user(user_id: int) -> set[str]:
     order = await Order.get(user_id=user_id, active=True)
-    return set(await OrderLine.filter(order_id=order.id).values_list("product_variant_id", flat=True))
+    return set(cast(list[str], await OrderLine.filter(order_id=order.id).values_list("product_variant_id", flat=True)))
 
 
 @pytest.mark.backends("postgres")

@@ -6,11 +6,14 @@ session, and no token comes back.
 
 from __future__ import annotations
 
+import functools
+from typing import Any, cast
+
 from strawberry.extensions import ParserCache, ValidationCache
 
 from schema.schema import DOCUMENT_CACHE_SIZE, build_schema
 from server.settings import Settings
-from tests.conftest import SettingsFactory
+from tests.conftest import ClientFactory, SettingsFactory
 from tests.graphql import GraphQLClient, GraphQLResult
 
 DEEP_SESSION = "{ activeSession { user { channelPermissions { id } } } }"  # `id` is at depth 3
@@ -36,7 +39,7 @@ async def test_default_token_limit_refuses_a_mutation_of_2001_tokens(client: Gra
     assert (served.errors, "auth-token" in served.response.headers) == (None, True)
 
 
-async def test_token_limit_comes_from_the_settings(make_settings: SettingsFactory, make_client) -> None:
+async def test_token_limit_comes_from_the_settings(make_settings: SettingsFactory, make_client: ClientFactory) -> None:
     client: GraphQLClient = await make_client(make_settings(max_query_tokens=50))
     assert (await client.execute("{ " + fields(48) + " }")).errors is None  # 50 tokens
     assert_refused(await client.execute("{ " + fields(49) + " }"), "Document contains more than 50 tokens")
@@ -48,13 +51,15 @@ async def test_default_alias_limit_refuses_16_aliased_mutations(client: GraphQLC
     assert (await client.execute("{ " + fields(15, alias="a") + " }")).errors is None
 
 
-async def test_aliases_hidden_in_fragments_are_counted(make_settings: SettingsFactory, make_client) -> None:
+async def test_aliases_hidden_in_fragments_are_counted(
+    make_settings: SettingsFactory, make_client: ClientFactory
+) -> None:
     client: GraphQLClient = await make_client(make_settings(max_query_aliases=3))
     query = "{ activeChannel { ...C } a: activeChannel { ...C } } fragment C on Channel { b: id c: code }"
     assert_refused(await client.execute(query), "5 aliases found. Allowed: 3")  # 1, plus 2 per spread
 
 
-async def test_depth_limit_comes_from_the_settings(make_settings: SettingsFactory, make_client) -> None:
+async def test_depth_limit_comes_from_the_settings(make_settings: SettingsFactory, make_client: ClientFactory) -> None:
     client: GraphQLClient = await make_client(make_settings(max_query_depth=2))
     assert await client.ok("{ activeSession { user { id } } }") == {"activeSession": None}
     assert_refused(await client.execute(DEEP_SESSION), "exceeds maximum operation depth of 2")
@@ -62,7 +67,7 @@ async def test_depth_limit_comes_from_the_settings(make_settings: SettingsFactor
     assert_refused(await client.execute(mutation), "exceeds maximum operation depth of 2")
 
 
-async def test_depth_hidden_in_fragments_is_counted(make_settings: SettingsFactory, make_client) -> None:
+async def test_depth_hidden_in_fragments_is_counted(make_settings: SettingsFactory, make_client: ClientFactory) -> None:
     client: GraphQLClient = await make_client(make_settings(max_query_depth=2))
     query = (
         "{ activeSession { ...S } } fragment S on CachedSession { user { ...U } }"
@@ -80,9 +85,15 @@ async def test_default_depth_limit_is_10(client: GraphQLClient) -> None:
 
 
 async def test_document_caches_are_bounded_and_reused(client: GraphQLClient) -> None:
-    extensions = [factory() for factory in build_schema(Settings()).extensions]  # type: ignore[operator]
-    parser = next(e for e in extensions if isinstance(e, ParserCache)).cached_parse_document
-    validator = next(e for e in extensions if isinstance(e, ValidationCache)).cached_validate_document
+    extensions = [factory() for factory in build_schema(Settings()).extensions]
+    parser = cast(
+        "functools._lru_cache_wrapper[Any]",
+        next(e for e in extensions if isinstance(e, ParserCache)).cached_parse_document,
+    )
+    validator = cast(
+        "functools._lru_cache_wrapper[Any]",
+        next(e for e in extensions if isinstance(e, ValidationCache)).cached_validate_document,
+    )
     assert (parser.cache_info().maxsize, validator.cache_info().maxsize) == (DOCUMENT_CACHE_SIZE, DOCUMENT_CACHE_SIZE)
 
     # A flood of distinct documents does not grow the caches past their bound...

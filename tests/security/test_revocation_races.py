@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import pytest_asyncio
 
 import server.services.auth as auth_module
+import server.services.passwords as passwords_module
 import server.services.session as session_module
+import server.services.stored_session as stored_session_module
 import server.services.user as user_module
 from models import Role, Session, User
 from server.cache import build_session_cache
@@ -76,7 +78,7 @@ class Pause:
 def after_session_read(monkeypatch: pytest.MonkeyPatch) -> Pause:
     """Pauses a refill between its database read and its cache write."""
     pause = Pause()
-    monkeypatch.setattr(session_module, "load_stored_session", pause.wrap(session_module.load_stored_session))
+    monkeypatch.setattr(session_module, "load_stored_session", pause.wrap(stored_session_module.load_stored_session))
     return pause
 
 
@@ -84,8 +86,8 @@ def after_session_read(monkeypatch: pytest.MonkeyPatch) -> Pause:
 def after_password_check(monkeypatch: pytest.MonkeyPatch) -> Pause:
     """Pauses a login or a password change right after Argon2 accepted the password."""
     pause = Pause()
-    monkeypatch.setattr(auth_module, "verify_password", pause.wrap(auth_module.verify_password))
-    monkeypatch.setattr(user_module, "verify_password", pause.wrap(user_module.verify_password))
+    monkeypatch.setattr(auth_module, "verify_password", pause.wrap(passwords_module.verify_password))
+    monkeypatch.setattr(user_module, "verify_password", pause.wrap(passwords_module.verify_password))
     return pause
 
 
@@ -132,7 +134,7 @@ async def test_a_refill_paused_across_a_logout_does_not_bring_the_session_back(
     await bounded(refill)  # it read the session before the logout was acknowledged
 
     assert await resolves_anywhere(session.token, services, other) == [False, False]
-    assert await services.sessions._cache.get(token_digest(session.token)) is None
+    assert await services.sessions._cache.strategy.get(token_digest(session.token)) is None
 
 
 async def test_a_login_paused_before_caching_its_session_cannot_outlive_a_revocation_of_its_user(
@@ -222,7 +224,7 @@ async def test_a_login_that_proved_the_old_password_gets_no_session_after_the_cr
 
     assert await bounded(login) == InvalidCredentials()
     survivors = {own.id} if change == "change-password" else set()
-    assert set(await Session.filter(user_id=user.id).values_list("id", flat=True)) == survivors
+    assert set(cast(list[int], await Session.filter(user_id=user.id).values_list("id", flat=True))) == survivors
 
 
 async def test_a_password_change_that_proved_the_old_password_loses_to_a_reset_made_meanwhile(

@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 from tortoise.context import TortoiseContext
 
-from server.cache import DefaultSessionCacheStrategy, build_session_cache
+from server.cache import DefaultSessionCacheStrategy, GuardedSessionCache, build_cache_strategy
 from server.services import AuthService, ChannelService, OrderService, RoleService, SessionService, UserService
 from server.settings import Settings
 from tests.conftest import Backend
@@ -47,7 +47,7 @@ async def cache(backend: Backend) -> AsyncIterator[RecordingCache]:
         return
     # A generous timeout: these tests are about the service's logic, not about a slow cache.
     settings = Settings(session_cache=backend.session_cache, session_cache_timeout_ms=2000)
-    store = build_session_cache(settings, namespace=backend.namespace)
+    store = build_cache_strategy(settings, namespace=backend.namespace)
     assert isinstance(store, DefaultSessionCacheStrategy)
     recording = RecordingCache(store, backend.session_cache)
     try:
@@ -62,7 +62,7 @@ def make_kit(db: TortoiseContext, clock: FakeClock, cache: RecordingCache) -> Ki
 
     def factory(**overrides: Any) -> Kit:
         settings = Settings(**overrides)
-        sessions = SessionService(cache, settings, clock)
+        sessions = SessionService(GuardedSessionCache(cache, clock), settings, clock)
         return Kit(
             clock=clock,
             cache=cache,

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models import User
+from server.cache.login_limiters import LocalLoginLimiter
 from server.cached_session import CachedSession
 from server.services.auth import AuthService, InvalidCredentials
 from server.services.errors import RateLimitedError, UserInputError
@@ -22,7 +23,7 @@ from server.services.identifiers import (
     normalise_identifier,
     normalised_identifiers,
 )
-from server.services.login_limiter import LocalLoginLimiter, limit_keys
+from server.services.login_limiter import limit_keys
 from tests.services.support import Kit
 
 PASSWORD = "correct horse battery staple"
