@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from types import UnionType
+from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 
 from models.enums import Permission
 
@@ -63,56 +67,71 @@ class CachedSession:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-safe dict (dates as ISO strings); the token is left out on purpose."""
-        user = self.user
-        return {
-            "cacheExpiry": self.cache_expiry,
-            "id": self.id,
-            "expires": self.expires.isoformat(),
-            "activeOrderId": self.active_order_id,
-            "authenticationStrategy": self.authentication_strategy,
-            "activeChannelId": self.active_channel_id,
-            "user": None
-            if user is None
-            else {
-                "id": user.id,
-                "identifier": user.identifier,
-                "verified": user.verified,
-                "channelPermissions": [
-                    {"id": c.id, "token": c.token, "code": c.code, "permissions": [p.value for p in c.permissions]}
-                    for c in user.channel_permissions
-                ],
-            },
-        }
+        """A JSON-safe dict (camelCase keys, dates as ISO strings); the token is left out on purpose."""
+        return _CACHED_SESSION_CODEC.encode(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any], token: str = "") -> CachedSession:
-        raw_user = data["user"]
-        user = (
-            None
-            if raw_user is None
-            else CachedSessionUser(
-                id=raw_user["id"],
-                identifier=raw_user["identifier"],
-                verified=raw_user["verified"],
-                channel_permissions=tuple(
-                    UserChannelPermissions(
-                        id=c["id"],
-                        token=c["token"],
-                        code=c["code"],
-                        permissions=tuple(Permission(p) for p in c["permissions"]),
-                    )
-                    for c in raw_user["channelPermissions"]
-                ),
-            )
+        return cast(CachedSession, _CACHED_SESSION_CODEC.decode(data, token=token))
+
+
+Convert = Callable[[Any], Any]
+
+
+class _Codec:
+    """The JSON form of a dataclass, derived from its fields once: camelCase keys; dates as ISO strings,
+    enums as values, tuples as lists, nested dataclasses alike; fields in `excluded` are left out and
+    given back by the caller on decoding."""
+
+    def __init__(self, cls: type, excluded: frozenset[str] = frozenset()) -> None:
+        hints = get_type_hints(cls)
+        self._cls = cls
+        self._fields = [
+            (field.name, _camel(field.name), *_converters(hints[field.name]))
+            for field in fields(cls)
+            if field.name not in excluded
+        ]
+
+    def encode(self, value: Any) -> dict[str, Any]:
+        return {key: encode(getattr(value, name)) for name, key, encode, _ in self._fields}
+
+    def decode(self, data: dict[str, Any], **given: Any) -> Any:
+        return self._cls(**{name: decode(data[key]) for name, key, _, decode in self._fields}, **given)
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _converters(hint: Any) -> tuple[Convert, Convert]:
+    """(encode, decode) for one field's type."""
+    if hint in (int, float, str, bool):
+        return _identity, _identity
+    if hint is datetime:
+        return datetime.isoformat, datetime.fromisoformat
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return operator.attrgetter("value"), hint
+    if is_dataclass(hint) and isinstance(hint, type):
+        codec = _Codec(hint)
+        return codec.encode, codec.decode
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        encode_item, decode_item = _converters(args[0])
+        return (lambda items: [encode_item(item) for item in items]), (
+            lambda items: tuple(decode_item(item) for item in items)
         )
-        return cls(
-            cache_expiry=data["cacheExpiry"],
-            id=data["id"],
-            token=token,
-            expires=datetime.fromisoformat(data["expires"]),
-            active_order_id=data["activeOrderId"],
-            authentication_strategy=data["authenticationStrategy"],
-            user=user,
-            active_channel_id=data["activeChannelId"],
+    if origin in (Union, UnionType) and len(args) == 2 and type(None) in args:
+        inner = args[0] if args[1] is type(None) else args[1]
+        encode, decode = _converters(inner)
+        return (lambda value: None if value is None else encode(value)), (
+            lambda value: None if value is None else decode(value)
         )
+    raise TypeError(f"no JSON form for {hint!r}")
+
+
+_CACHED_SESSION_CODEC = _Codec(CachedSession, excluded=frozenset({"token"}))

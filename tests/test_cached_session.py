@@ -1,0 +1,63 @@
+"""CachedSession's JSON form, derived from its fields: the exact shape caches hold, and a round trip
+of every field (dates, enums, nested users and None included)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from models.enums import Permission
+from server.cached_session import CachedSession, CachedSessionUser, UserChannelPermissions
+
+FULL = CachedSession(
+    cache_expiry=1_796_130_720.25,
+    id=7,
+    token="raw-token",
+    expires=datetime(2031, 5, 17, 8, 30, 15, 123456, tzinfo=UTC),
+    active_order_id=42,
+    authentication_strategy="native",
+    user=CachedSessionUser(
+        id=3,
+        identifier="alice@example.com",
+        verified=False,
+        channel_permissions=(
+            UserChannelPermissions(id=1, token="t1", code="c1", permissions=(Permission.Owner, Permission.ReadOrder)),
+            UserChannelPermissions(id=2, token="t2", code="c2", permissions=()),
+        ),
+    ),
+    active_channel_id=5,
+)
+BARE = CachedSession(
+    cache_expiry=1.5, id=1, token="", expires=datetime(2030, 1, 1, tzinfo=timezone(timedelta(hours=2)))
+)
+
+
+def test_the_json_form_is_the_shape_every_cache_holds() -> None:
+    assert FULL.to_json() == {
+        "cacheExpiry": 1_796_130_720.25,
+        "id": 7,
+        "expires": "2031-05-17T08:30:15.123456+00:00",
+        "activeOrderId": 42,
+        "authenticationStrategy": "native",
+        "activeChannelId": 5,
+        "user": {
+            "id": 3,
+            "identifier": "alice@example.com",
+            "verified": False,
+            "channelPermissions": [
+                {"id": 1, "token": "t1", "code": "c1", "permissions": ["Owner", "ReadOrder"]},
+                {"id": 2, "token": "t2", "code": "c2", "permissions": []},
+            ],
+        },
+    }
+
+
+def test_every_field_round_trips_and_the_token_never_leaves() -> None:
+    for session in (FULL, BARE):
+        encoded = session.to_json()
+        assert "token" not in encoded
+        decoded = CachedSession.from_json(encoded, token=session.token)
+        assert decoded == session
+        assert decoded.expires.utcoffset() == session.expires.utcoffset()
+    assert "raw-token" not in str(FULL.to_json())
+    assert CachedSession.from_json(FULL.to_json()).token == ""
+    assert (BARE.to_json()["user"], BARE.to_json()["activeOrderId"]) == (None, None)
