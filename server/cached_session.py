@@ -39,7 +39,8 @@ class CachedSessionUser:
 
 @dataclass(frozen=True, slots=True)
 class CachedSession:
-    """A session as the cache holds it. `token` is the raw token of the caller and is never cached."""
+    """A session as the cache holds it. `token` is the raw token of the caller and `cache_key` its
+    SHA-256 digest (the key of the cached copy and of the session's row); neither is cached."""
 
     cache_expiry: float
     id: int
@@ -49,11 +50,13 @@ class CachedSession:
     authentication_strategy: str | None = None
     user: CachedSessionUser | None = None
     active_channel_id: int | None = None
+    cache_key: str = ""
 
     def without_token(self) -> CachedSession:
-        return self.with_token("")
+        """The copy that is cached: no token, no key."""
+        return self.with_token("", "")
 
-    def with_token(self, token: str) -> CachedSession:
+    def with_token(self, token: str, cache_key: str) -> CachedSession:
         # Spelled out rather than dataclasses.replace(): this runs on every cache hit.
         return CachedSession(
             self.cache_expiry,
@@ -64,15 +67,16 @@ class CachedSession:
             self.authentication_strategy,
             self.user,
             self.active_channel_id,
+            cache_key,
         )
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-safe dict (camelCase keys, dates as ISO strings); the token is left out on purpose."""
+        """A JSON-safe dict (camelCase keys, dates as ISO strings); the token and its key are left out."""
         return _CACHED_SESSION_CODEC.encode(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], token: str = "") -> CachedSession:
-        return cast(CachedSession, _CACHED_SESSION_CODEC.decode(data, token=token))
+    def from_json(cls, data: dict[str, Any], token: str = "", cache_key: str = "") -> CachedSession:
+        return cast(CachedSession, _CACHED_SESSION_CODEC.decode(data, token=token, cache_key=cache_key))
 
 
 Convert = Callable[[Any], Any]
@@ -134,4 +138,4 @@ def _converters(hint: Any) -> tuple[Convert, Convert]:
     raise TypeError(f"no JSON form for {hint!r}")
 
 
-_CACHED_SESSION_CODEC = _Codec(CachedSession, excluded=frozenset({"token"}))
+_CACHED_SESSION_CODEC = _Codec(CachedSession, excluded=frozenset({"token", "cache_key"}))

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import Sequence
+from typing import Protocol, cast
 
 from aiocache import RedisCache
 from aiocache.base import BaseCache
@@ -49,9 +49,7 @@ class DefaultSessionCacheStrategy:
         self._namespace = namespace
         self._generation_key = f"{namespace}:gen"
         self._generation: int | None = None
-        self._atomic: _AtomicWrites = (
-            _RedisScripts(cache.client) if isinstance(cache, RedisCache) else _InProcess(cache)
-        )
+        self._set_if_unchanged, self._invalidate = _scripts(cache)
 
     @property
     def namespace(self) -> str:
@@ -92,15 +90,9 @@ class DefaultSessionCacheStrategy:
             if time.monotonic() - fence.taken_at >= MAX_REFILL_SECONDS:
                 return
             generation, tombstone = cast(tuple[int, str], fence.version)
-            await self._atomic.set_if_unchanged(
-                self._generation_key,
-                self._tombstone_key(key),
-                self._entry_key(generation, key),
-                str(generation),
-                tombstone,
-                value,
-                ttl * 1000,
-            )
+            entry_key = self._entry_key(generation, key)
+            keys = [self._generation_key, self._tombstone_key(key), entry_key]
+            await self._set_if_unchanged(keys=keys, args=[str(generation), tombstone, value, ttl * 1000])
             return
         # The last generation seen is good enough: an entry written under one that a clear elsewhere
         # has since replaced is simply never found, and the next lookup learns the new generation.
@@ -110,7 +102,7 @@ class DefaultSessionCacheStrategy:
         await self._cache.set(self._entry_key(generation, key), value, ttl=float(ttl))
 
     async def get(self, key: str) -> CachedSession | None:
-        """The cached session (token ""), or None if absent, cleared or past its `cache_expiry`."""
+        """The cached session (token ""), or None if absent or cleared."""
         return (await self.lookup(key))[0]
 
     async def delete(self, key: str) -> None:
@@ -119,13 +111,14 @@ class DefaultSessionCacheStrategy:
         One script: the generation is read afresh inside it, since deleting under a stale one could
         leave behind an entry that another instance wrote after a clear (say, the session being logged out).
         """
-        await self._atomic.invalidate(self._generation_key, self._namespace, [key], self._tombstone_key)
+        await self.delete_many([key])
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         """`delete` of every key, DELETE_BATCH keys per script (one round trip each)."""
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]
-            await self._atomic.invalidate(self._generation_key, self._namespace, batch, self._tombstone_key)
+            script_keys = [self._generation_key, *map(self._tombstone_key, batch)]
+            await self._invalidate(keys=script_keys, args=[self._namespace, TOMBSTONE_SECONDS, *batch])
 
     async def clear(self) -> None:
         """Make every entry of this namespace unreachable in O(1) by bumping the generation."""
@@ -164,34 +157,18 @@ class DefaultSessionCacheStrategy:
 
     @staticmethod
     def _decoded(raw: object) -> CachedSession | None:
-        if raw is None:
-            return None
-        session = CachedSession.from_json(json.loads(str(raw)))
-        # The TTL is rounded up to whole seconds; never hand out an entry past its expiry.
-        if session.cache_expiry <= time.time():
-            return None
-        return session
+        # The TTL is rounded up to whole seconds: the guard refuses a copy past its `cache_expiry`.
+        return None if raw is None else CachedSession.from_json(json.loads(str(raw)))
 
     async def _get_str(self, full_key: str) -> str | None:
         raw = await self._cache.get(full_key)
         return None if raw is None else str(raw)
 
 
-class _AtomicWrites(Protocol):
-    async def set_if_unchanged(
-        self,
-        generation_key: str,
-        tombstone_key: str,
-        entry_key: str,
-        generation: str,
-        tombstone: str,
-        value: str,
-        ttl_ms: int,
-    ) -> None: ...
+class _Script(Protocol):
+    """A check-and-write step called as redis-py calls a registered Lua script."""
 
-    async def invalidate(
-        self, generation_key: str, namespace: str, keys: Sequence[str], tombstone_key: Callable[[str], str]
-    ) -> None: ...
+    async def __call__(self, *, keys: Sequence[str], args: Sequence[str | int]) -> object: ...
 
 
 _SET_IF_UNCHANGED = """
@@ -214,62 +191,31 @@ return 1
 """
 
 
-class _RedisScripts:
-    """The check-and-write steps as Lua scripts: Redis runs each one atomically, in one round trip."""
+def _scripts(cache: BaseCache) -> tuple[_Script, _Script]:
+    """(set_if_unchanged, invalidate): Lua scripts that Redis runs atomically in one round trip each, or,
+    on an in-process aiocache backend (which never suspends inside a call, so nothing runs between a
+    check and its write), the same steps in Python."""
+    if isinstance(cache, RedisCache):
+        client = cache.client
+        return client.register_script(_SET_IF_UNCHANGED), client.register_script(_INVALIDATE)
 
-    def __init__(self, client: Any) -> None:
-        self._set_if_unchanged = client.register_script(_SET_IF_UNCHANGED)
-        self._invalidate = client.register_script(_INVALIDATE)
+    async def set_if_unchanged(*, keys: Sequence[str], args: Sequence[str | int]) -> object:
+        generation_key, tombstone_key, entry_key = keys
+        generation, tombstone, value, ttl_ms = args
+        current, seen = await cache.multi_get([generation_key, tombstone_key])
+        if current is None or str(current) != generation or ("" if seen is None else str(seen)) != tombstone:
+            return 0
+        return await cache.set(entry_key, value, ttl=int(ttl_ms) / 1000)
 
-    async def set_if_unchanged(
-        self,
-        generation_key: str,
-        tombstone_key: str,
-        entry_key: str,
-        generation: str,
-        tombstone: str,
-        value: str,
-        ttl_ms: int,
-    ) -> None:
-        await self._set_if_unchanged(
-            keys=[generation_key, tombstone_key, entry_key], args=[generation, tombstone, value, ttl_ms]
-        )
-
-    async def invalidate(
-        self, generation_key: str, namespace: str, keys: Sequence[str], tombstone_key: Callable[[str], str]
-    ) -> None:
-        await self._invalidate(
-            keys=[generation_key, *map(tombstone_key, keys)], args=[namespace, TOMBSTONE_SECONDS, *keys]
-        )
-
-
-class _InProcess:
-    """The same steps on an in-process aiocache backend, which never suspends inside a call, so
-    nothing can run between the check and the write."""
-
-    def __init__(self, cache: BaseCache) -> None:
-        self._cache = cache
-
-    async def set_if_unchanged(
-        self,
-        generation_key: str,
-        tombstone_key: str,
-        entry_key: str,
-        generation: str,
-        tombstone: str,
-        value: str,
-        ttl_ms: int,
-    ) -> None:
-        current, seen = await self._cache.multi_get([generation_key, tombstone_key])
-        if current is not None and str(current) == generation and ("" if seen is None else str(seen)) == tombstone:
-            await self._cache.set(entry_key, value, ttl=ttl_ms / 1000)
-
-    async def invalidate(
-        self, generation_key: str, namespace: str, keys: Sequence[str], tombstone_key: Callable[[str], str]
-    ) -> None:
-        generation = await self._cache.get(generation_key)
-        for key in keys:
-            await self._cache.increment(tombstone_key(key))
-            await self._cache.expire(tombstone_key(key), TOMBSTONE_SECONDS)
+    async def invalidate(*, keys: Sequence[str], args: Sequence[str | int]) -> object:
+        generation_key, *tombstone_keys = keys
+        namespace, tombstone_seconds, *entry_names = args
+        generation = await cache.get(generation_key)
+        for tombstone_key, name in zip(tombstone_keys, entry_names, strict=True):
+            await cache.increment(tombstone_key)
+            await cache.expire(tombstone_key, int(tombstone_seconds))
             if generation is not None:
-                await self._cache.delete(f"{namespace}:{generation}:{key}")
+                await cache.delete(f"{namespace}:{generation}:{name}")
+        return 1
+
+    return set_if_unchanged, invalidate

@@ -16,8 +16,9 @@ MAX_TOMBSTONES = 10_000
 class InMemorySessionCacheStrategy:
     """Keeps at most `max_size` sessions in this process, evicting the least recently used.
 
-    Reads refresh an entry's recency; an entry whose `cache_expiry` has passed is dropped on
-    read and never returned. Sessions are stored without their raw token.
+    Reads refresh an entry's recency. Whether a copy is still fresh is the guard's question
+    (server/cache/guarded.py); a stale one here is overwritten by its refill or evicted. Sessions
+    are stored without their raw token.
 
     Every delete and clear advances a version; a fence is the version at its lookup, and a
     fenced write is refused if its key was deleted (or everything cleared) at a later version.
@@ -57,7 +58,7 @@ class InMemorySessionCacheStrategy:
             entries.popitem(last=False)
 
     async def get(self, key: str) -> CachedSession | None:
-        """The cached session (token ""), or None if absent or past its `cache_expiry`."""
+        """The cached session (token ""), or None if absent."""
         return self._get(key)
 
     async def delete(self, key: str) -> None:
@@ -87,12 +88,8 @@ class InMemorySessionCacheStrategy:
     def _get(self, key: str) -> CachedSession | None:
         entries = self._entries
         session = entries.get(key)
-        if session is None:
-            return None
-        if session.cache_expiry <= time.time():
-            del entries[key]
-            return None
-        entries.move_to_end(key)
+        if session is not None:
+            entries.move_to_end(key)
         return session
 
     def _holds(self, key: str, fence: Fence) -> bool:

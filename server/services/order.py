@@ -11,7 +11,7 @@ from server.cached_session import CachedSession
 from server.services.errors import EntityNotFoundError, ForbiddenError, SessionEndedError, UserInputError
 from server.services.session import SessionService
 from server.services.text import check_storable
-from server.services.tokens import new_order_code, token_digest
+from server.services.tokens import new_order_code
 
 MAX_LINE_QUANTITY = 1_000_000
 MAX_VARIANT_ID_LENGTH = 64
@@ -45,12 +45,7 @@ class OrderService:
                 # password reset take them: any other order can deadlock against those.
                 await User.filter(id=session.user.id).using_db(connection).select_for_update().only("id")
             # Locking the session row serialises concurrent adds, so one session never creates two carts.
-            stored = (
-                await Session.filter(token_hash=token_digest(session.token))
-                .using_db(connection)
-                .select_for_update()
-                .first()
-            )
+            stored = await Session.filter(token_hash=session.cache_key).using_db(connection).select_for_update().first()
             if stored is None:  # ended since the request began (logged out, or merged into a login)
                 raise SessionEndedError()
             order = await self._active_order_for_update(stored, session, connection)

@@ -56,9 +56,8 @@ class SessionService:
             last_active_at=now,
             active_channel_id=channel_id,
         )
-        session = self.serialize_session(
-            StoredSession.new_guest(record.id, key, now, record.expires, channel_id), token
-        )
+        stored = StoredSession.new_guest(record.id, key, now, record.expires, channel_id)
+        session = self.serialize_session(stored, token)
         await self._cache.set(key, session.without_token())
         return session
 
@@ -74,13 +73,14 @@ class SessionService:
         credential change ends every login that proved the old credential.
         """
         token = new_session_token()
+        key = token_digest(token)
         now = self._lifetime.now()
         guest_order_id = ctx.session.active_order_id if ctx.session else None
         async with in_transaction() as connection:
             await lock_for_login(user, guest_order_id, connection)
             merge = await merge_guest_order(guest_order_id, user.id, connection, now)
             await Session.create(
-                token_hash=token_digest(token),
+                token_hash=key,
                 type=SessionType.AUTHENTICATED,
                 created_at=now,
                 expires=self._lifetime.first_expiry(now),
@@ -94,7 +94,7 @@ class SessionService:
             )
             await User.filter(id=user.id).using_db(connection).update(last_login=now)
         await self._cache.forget(merge.deleted_session_hashes)
-        return await self._created(token)
+        return await self._created(token, key)
 
     async def get_session_from_token(self, token: str) -> CachedSession | None:
         """The valid session named by `token`, from the cache while its copy is fresh, else the database."""
@@ -110,11 +110,11 @@ class SessionService:
         key = token_digest(token)
         cached, fence = await self._cache.lookup(key)
         if cached is not None:
-            return cached.with_token(token), False
+            return cached.with_token(token, key), False
         return await self._refill(token, key, fence)
 
     def serialize_session(self, session: StoredSession, token: str = "") -> CachedSession:
-        """The cacheable form of a stored session (see SessionLifetime.cached_until)."""
+        """The form of a stored session the API returns and the cache keeps (see SessionLifetime.cached_until)."""
         cache_expiry, expires = self._lifetime.cached_until(session)
         return CachedSession(
             cache_expiry=cache_expiry,
@@ -125,6 +125,7 @@ class SessionService:
             authentication_strategy=session.authentication_strategy,
             user=session.user,
             active_channel_id=session.active_channel_id,
+            cache_key=session.token_hash,
         )
 
     async def serialize_stored_session(self, token: str) -> CachedSession | None:
@@ -147,9 +148,8 @@ class SessionService:
 
     async def delete_session(self, session: CachedSession) -> bool:
         """End one session (logout): gone from the database and the cache."""
-        key = token_digest(session.token)
-        deleted = await Session.filter(token_hash=key).delete()
-        await self._cache.forget([key])
+        deleted = await Session.filter(token_hash=session.cache_key).delete()
+        await self._cache.forget([session.cache_key])
         return deleted > 0
 
     async def delete_sessions_by_user(self, user_id: int) -> int:
@@ -184,8 +184,7 @@ class SessionService:
         """Forget every cached session: called when a Channel or Role changes."""
         await self._cache.clear()
 
-    async def _created(self, token: str) -> CachedSession:
-        key = token_digest(token)
+    async def _created(self, token: str, key: str) -> CachedSession:
         session = (await self._refill(token, key, await self._fence(key)))[0]
         if type(session) is not CachedSession:  # ended between its creation and this read, by a concurrent delete
             raise SessionEndedError()
@@ -226,7 +225,7 @@ class SessionService:
         cache write) cannot land an older value last: an update's drop voids the fence of every refill
         that read before the update was written.
         """
-        key = token_digest(session.token)
+        key = session.cache_key
         await Session.filter(token_hash=key, invalidated=False, expires__gt=self._lifetime.now()).update(**changes)
         await self._cache.forget([key])
         updated = (await self._refill(session.token, key, await self._fence(key)))[0]

@@ -56,12 +56,14 @@ async def test_the_size_never_exceeds_max_size(make_session: SessionFactory) -> 
     ]
 
 
-async def test_a_stale_entry_is_dropped_when_read(make_session: SessionFactory) -> None:
+async def test_a_stale_entry_is_replaced_by_its_refill_and_never_grows_the_cache(make_session: SessionFactory) -> None:
     cache = InMemorySessionCacheStrategy(max_size=3)
     await cache.set("digest-stale", make_session(cache_ttl=-1))
+    fresh = make_session()
+    await cache.set("digest-stale", fresh, (await cache.lookup("digest-stale"))[1])
 
-    assert await cache.get("digest-stale") is None
-    assert len(cache) == 0
+    assert await cache.get("digest-stale") == fresh.without_token()
+    assert len(cache) == 1
 
 
 def test_max_size_must_be_positive() -> None:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from server.cache import SessionCacheStrategy
+from server.cache import GuardedSessionCache, SessionCacheStrategy
 
 from .conftest import SessionFactory, StrategyCase, StrategyFactory
 
@@ -100,12 +100,18 @@ async def test_clear_removes_earlier_entries_and_keeps_later_ones(
 
 
 @stores_only
-async def test_a_stale_entry_is_not_returned(strategy: SessionCacheStrategy, make_session: SessionFactory) -> None:
-    await strategy.set("digest-stale", make_session(id=1, cache_ttl=-1))
-    await strategy.set("digest-fresh", make_session(id=2))
+async def test_a_stale_entry_is_never_returned_through_the_guard(
+    strategy: SessionCacheStrategy, make_session: SessionFactory
+) -> None:
+    guarded = GuardedSessionCache(strategy)
+    await guarded.set("digest-stale", make_session(id=1, cache_ttl=-1))
+    fresh = make_session(id=2)
+    await guarded.set("digest-fresh", fresh)
 
-    assert await strategy.get("digest-stale") is None
-    assert await strategy.get("digest-fresh") is not None
+    stale, fence = await guarded.lookup("digest-stale")
+    assert stale is None
+    assert fence is not None  # a refill may replace it
+    assert (await guarded.lookup("digest-fresh"))[0] == fresh.without_token()
 
 
 @pytest.mark.strategy_cases(namespaced=True)
