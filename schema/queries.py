@@ -12,18 +12,15 @@ from schema.types import CachedSession, Channel, Order
 class Query:
     @strawberry.field(extensions=allow(Permission.Public))
     async def session_from_token(self, info: Info, token: str) -> CachedSession | None:
-        session = await info.context.services.sessions.get_session_from_token(token)
-        return None if session is None else CachedSession.from_domain(session)
+        return await info.context.services.sessions.get_session_from_token(token)
 
     @strawberry.field(extensions=allow(Permission.Public))
     def active_session(self, info: Info) -> CachedSession | None:
-        session = info.context.session
-        return None if session is None else CachedSession.from_domain(session)
+        return info.context.session
 
     @strawberry.field(extensions=allow(Permission.ReadSession))
     async def serialize_session(self, info: Info, token: str) -> CachedSession | None:
-        session = await info.context.services.sessions.serialize_stored_session(token)
-        return None if session is None else CachedSession.from_domain(session)
+        return await info.context.services.sessions.serialize_stored_session(token)
 
     @strawberry.field(extensions=allow(Permission.Public))
     async def active_order(self, info: Info) -> Order | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -12,69 +12,25 @@ from models import Order as OrderModel
 from models import Permission as PermissionValue
 from models import Role as RoleModel
 from models import User as UserModel
+from schema.derived import object_type
 from schema.enums import ErrorCode, Permission
 from server.cached_session import CachedSession as CachedSessionValue
 from server.cached_session import CachedSessionUser as CachedSessionUserValue
+from server.cached_session import UserChannelPermissions as UserChannelPermissionsValue
 from server.services import auth
 
-
-@strawberry.type
-class UserChannelPermissions:
-    id: strawberry.ID
-    token: str
-    code: str
-    permissions: list[Permission]
-
-
-@strawberry.type
-class CachedSessionUser:
-    id: strawberry.ID
-    identifier: str
-    verified: bool
-    channel_permissions: list[UserChannelPermissions]
-
-    @classmethod
-    def from_domain(cls, user: CachedSessionUserValue) -> CachedSessionUser:
-        return cls(
-            id=strawberry.ID(str(user.id)),
-            identifier=user.identifier,
-            verified=user.verified,
-            channel_permissions=[
-                UserChannelPermissions(
-                    id=strawberry.ID(str(c.id)), token=c.token, code=c.code, permissions=list(c.permissions)
-                )
-                for c in user.channel_permissions
-            ],
-        )
+if TYPE_CHECKING:  # resolvers return the domain values themselves (see schema/derived.py)
+    UserChannelPermissions = UserChannelPermissionsValue
+    CachedSessionUser = CachedSessionUserValue
+    CachedSession = CachedSessionValue
+else:
+    UserChannelPermissions = object_type(UserChannelPermissionsValue)
+    CachedSessionUser = object_type(CachedSessionUserValue)
+    CachedSession = object_type(CachedSessionValue, exclude=frozenset({"cache_key"}))
 
 
 def _optional_id(value: int | None) -> strawberry.ID | None:
     return None if value is None else strawberry.ID(str(value))
-
-
-@strawberry.type
-class CachedSession:
-    cache_expiry: float
-    id: strawberry.ID
-    token: str
-    expires: datetime
-    active_order_id: strawberry.ID | None
-    authentication_strategy: str | None
-    user: CachedSessionUser | None
-    active_channel_id: strawberry.ID | None
-
-    @classmethod
-    def from_domain(cls, session: CachedSessionValue) -> CachedSession:
-        return cls(
-            cache_expiry=session.cache_expiry,
-            id=strawberry.ID(str(session.id)),
-            token=session.token,
-            expires=session.expires,
-            active_order_id=_optional_id(session.active_order_id),
-            authentication_strategy=session.authentication_strategy,
-            user=None if session.user is None else CachedSessionUser.from_domain(session.user),
-            active_channel_id=_optional_id(session.active_channel_id),
-        )
 
 
 @strawberry.interface
@@ -107,7 +63,7 @@ def login_result(outcome: auth.LoginOutcome) -> CachedSession | InvalidCredentia
         return NotVerifiedError(
             error_code=ErrorCode.NOT_VERIFIED_ERROR, message="Please verify this email address before logging in"
         )
-    return CachedSession.from_domain(outcome)
+    return outcome
 
 
 @strawberry.type

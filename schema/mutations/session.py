@@ -21,7 +21,7 @@ class SessionMutations:
         context = info.context
         session = await context.services.sessions.create_anonymous_session(context.channel.id)
         context.start_session(session, remember_me=True)
-        return CachedSession.from_domain(session)
+        return session
 
     @strawberry.mutation(extensions=allow(Permission.ImpersonateUser))
     async def create_new_authenticated_session(
@@ -33,24 +33,23 @@ class SessionMutations:
         services = info.context.services
         # Acting as a user is holding what they hold: only users within the caller's own permissions.
         user = await services.users.find_manageable(parse_id(user_id, "User"), actor=actor(info))
-        session = await services.sessions.create_new_authenticated_session(
+        return await services.sessions.create_new_authenticated_session(
             info.context.request_context, user, authentication_strategy_name
         )
-        return CachedSession.from_domain(session)
 
     @strawberry.mutation(extensions=has_session())
     async def set_active_order(self, info: Info, order_id: strawberry.ID) -> CachedSession:
         context = info.context
         assert context.session is not None
         context.session = await context.services.orders.set_active_order(context.session, parse_id(order_id, "Order"))
-        return CachedSession.from_domain(context.session)
+        return context.session
 
     @strawberry.mutation(extensions=has_session())
     async def unset_active_order(self, info: Info) -> CachedSession:
         context = info.context
         assert context.session is not None
         context.session = await context.services.orders.unset_active_order(context.session)
-        return CachedSession.from_domain(context.session)
+        return context.session
 
     @strawberry.mutation(extensions=has_session())
     async def set_active_channel(self, info: Info, channel_id: strawberry.ID) -> CachedSession:
@@ -61,7 +60,7 @@ class SessionMutations:
         if channel is None:
             raise EntityNotFoundError("Channel", channel_number)
         context.session = await context.services.sessions.set_active_channel(context.session, channel)
-        return CachedSession.from_domain(context.session)
+        return context.session
 
     @strawberry.mutation(extensions=allow_or_self(Permission.DeleteSession))
     async def delete_sessions_by_user(self, info: Info, user_id: strawberry.ID) -> int:
