@@ -7,16 +7,17 @@ from collections.abc import Callable
 from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from graphql.error import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext
 
+from schema.compiled import CachedDocuments, DocumentCache
 from schema.errors import CodedErrors
 from schema.limits import limits_rule
 from schema.mutations import Mutation
 from schema.queries import Query
 from server.settings import Settings
 
-#: Distinct query documents kept parsed and validated; bounded, unlike Strawberry's defaults.
+#: Distinct query documents kept parsed (with their plans) and validated; bounded, unlike Strawberry's defaults.
 DOCUMENT_CACHE_SIZE = 512
 
 
@@ -42,11 +43,12 @@ def build_schema(settings: Settings | None = None) -> Schema:
     settings = settings or Settings()
     rules = limit_rules(settings)
     max_tokens = settings.max_query_tokens
+    documents = DocumentCache(DOCUMENT_CACHE_SIZE)  # parsed documents and their plans (schema/compiled)
     # Factories: an extension instance holds the state of one request.
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: AddValidationRules(rules),
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: CachedDocuments(documents),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         CodedErrors,
     ]

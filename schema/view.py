@@ -2,26 +2,33 @@
 
 Request policy (what another site could make a browser send) is the route's middleware,
 server/request_policy.py, which also hands on the content-type with its media type lower-cased for
-Strawberry's case-sensitive check. The view only adapts Strawberry and overrides it in two places:
-JSON decoding (`decode_json`) and a lost database while the context is built (`run`).
+Strawberry's case-sensitive check. The view only adapts Strawberry and overrides it in three places:
+JSON decoding (`decode_json`), a lost database while the context is built (`run`) and the GraphiQL
+page, served with its assets from this origin (`render_graphql_ide`, server/playground/).
+
+Executing a single operation (`execute_single`) first tries the compiled path (schema/compiled/):
+a validated document runs from its plan, with Strawberry's semantics and errors, and anything the
+plan does not cover goes through Strawberry unchanged. The response is built as for any result.
 """
 
 from __future__ import annotations
 
 import json
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from schema.compiled import CompiledPath, allowed_operations
 from schema.context import Context
 from schema.errors import DATABASE_UNAVAILABLE_EXTENSIONS, DATABASE_UNAVAILABLE_MESSAGE, logger, with_default_codes
 from server.database import is_database_unavailable
+from server.playground import playground_page
 from server.services import Services
 from server.services.text import is_storable
 from server.settings import Settings
@@ -32,6 +39,11 @@ class SessionGraphQL(GraphQL[Context, None]):
         ide = "graphiql" if settings.graphiql else None  # without it, GET text/html is 404
         super().__init__(schema, graphql_ide=ide, subscription_protocols=())  # type: ignore[arg-type]
         self.settings = settings
+        self.compiled = CompiledPath.for_schema(schema)  # None: every operation runs through Strawberry
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our own GraphiQL page (server/playground/): every asset from this origin, a strict CSP."""
+        return playground_page(request, self.settings)
 
     async def run(  # type: ignore[override]
         self, request: Request | WebSocket, context: Context | UnsetType = UNSET, root_value: None = UNSET
@@ -75,6 +87,23 @@ class SessionGraphQL(GraphQL[Context, None]):
         if channel is None:
             raise HTTPException(400, f"No channel matches the {self.settings.channel_token_header} header")
         return await Context.build(request, response, self.settings, services, channel)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """The operation's compiled plan when it has one (schema/compiled/), else Strawberry's execution."""
+        if self.compiled is not None:
+            allowed = allowed_operations(request_adapter.method, self.allow_queries_via_get)
+            result = await self.compiled.execute(request_data, allowed, context, root_value)
+            if result is not None:
+                return result
+        return await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         if result.errors:

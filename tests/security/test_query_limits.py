@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 from typing import Any, cast
 
-from strawberry.extensions import ParserCache, ValidationCache
+import pytest
+from strawberry.extensions import ValidationCache
 
+from schema.compiled.documents import DocumentCache
 from schema.schema import DOCUMENT_CACHE_SIZE, build_schema
 from server.settings import Settings
 from tests.conftest import ClientFactory, SettingsFactory
@@ -84,27 +86,37 @@ async def test_default_depth_limit_is_10(client: GraphQLClient) -> None:
     assert "'anonymous' exceeds maximum operation depth of 10" in [error["message"] for error in result.errors]
 
 
-async def test_document_caches_are_bounded_and_reused(client: GraphQLClient) -> None:
+async def test_document_caches_are_bounded_and_reused(
+    make_client: ClientFactory, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[DocumentCache] = []
+
+    def recorded(maxsize: int) -> DocumentCache:
+        made.append(DocumentCache(maxsize))
+        return made[-1]
+
+    monkeypatch.setattr("schema.schema.DocumentCache", recorded)
+    client = await make_client(settings)
+    [documents] = made  # the app's cache of parsed documents and their plans
     extensions = [factory() for factory in build_schema(Settings()).extensions]
-    parser = cast(
-        "functools._lru_cache_wrapper[Any]",
-        next(e for e in extensions if isinstance(e, ParserCache)).cached_parse_document,
-    )
     validator = cast(
         "functools._lru_cache_wrapper[Any]",
         next(e for e in extensions if isinstance(e, ValidationCache)).cached_validate_document,
     )
-    assert (parser.cache_info().maxsize, validator.cache_info().maxsize) == (DOCUMENT_CACHE_SIZE, DOCUMENT_CACHE_SIZE)
+    assert (documents.maxsize, validator.cache_info().maxsize) == (DOCUMENT_CACHE_SIZE, DOCUMENT_CACHE_SIZE)
 
     # A flood of distinct documents does not grow the caches past their bound...
     for n in range(DOCUMENT_CACHE_SIZE + 20):
         assert (await client.execute(f"query Flood{n} {{ __typename }}")).errors is None
-    assert parser.cache_info().currsize == validator.cache_info().currsize == DOCUMENT_CACHE_SIZE
+    assert len(documents) == validator.cache_info().currsize == DOCUMENT_CACHE_SIZE
+    assert documents.get("query Flood0 { __typename }") is None  # the oldest went first
     # ...and a repeated document is parsed and validated once: the limit rules are the same classes every request.
-    await client.ok("query Repeated { activeChannel { code } }")
-    before = (parser.cache_info().misses, validator.cache_info().misses)
-    await client.ok("query Repeated { activeChannel { code } }")
-    assert (parser.cache_info().misses, validator.cache_info().misses) == before
+    repeated = "query Repeated { activeChannel { code } }"
+    await client.ok(repeated)
+    parsed, misses = documents.get(repeated), validator.cache_info().misses
+    await client.ok(repeated)
+    assert parsed is not None and documents.get(repeated) is parsed
+    assert validator.cache_info().misses == misses
 
 
 async def test_batched_operations_are_refused(client: GraphQLClient) -> None:

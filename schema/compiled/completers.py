@@ -1,0 +1,268 @@
+"""Completing a resolved value by its output type, as graphql-core's Executor.complete_value does
+(graphql/execution/executor.py, 3.3.2): non-null, scalars and enums, lists, interfaces and unions.
+Objects are completed by their plan (schema/compiled/fields.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from graphql import (
+    FieldNode,
+    GraphQLAbstractType,
+    GraphQLError,
+    GraphQLLeafType,
+    GraphQLOutputType,
+    Undefined,
+    is_object_type,
+    located_error,
+)
+from graphql.execution import Executor
+from graphql.pyutils import Path, gather_with_cancel, inspect, is_async_iterable, is_iterable
+from strawberry.execution import optimized_is_awaitable as is_awaitable
+
+if TYPE_CHECKING:
+    from schema.compiled.fields import FieldPlan, ObjectPlan
+    from schema.compiled.run import Run
+
+complete_leaf_value = Executor.complete_leaf_value
+
+
+class Completer:
+    """Executor.complete_value for one output type, the field's (for messages and resolve info)."""
+
+    __slots__ = ()
+
+    def complete(self, run: Run, field: FieldPlan, info: Any, path: Path, result: Any) -> Any:
+        raise NotImplementedError
+
+
+class NonNull(Completer):
+    __slots__ = ("inner", "message")
+
+    def __init__(self, inner: Completer, message: str) -> None:
+        self.inner = inner
+        self.message = message
+
+    def complete(self, run: Run, field: FieldPlan, info: Any, path: Path, result: Any) -> Any:
+        if isinstance(result, Exception):
+            raise result
+        completed = self.inner.complete(run, field, info, path, result)
+        if completed is None:
+            raise TypeError(self.message)
+        return completed
+
+
+class Leaf(Completer):
+    """A scalar or enum, `message` set when it is non-null (NonNull around it, folded in). An enum
+    member's name is remembered once found: Strawberry's enum types (`wrapped_cls`) look it up by
+    scanning every value, the same answer each time. A leaf never reads the path or resolve info."""
+
+    __slots__ = ("members", "message", "names", "type")
+
+    def __init__(self, type_: GraphQLLeafType, message: str | None = None) -> None:
+        self.type = type_
+        self.message = message
+        self.members: type | None = getattr(type_, "wrapped_cls", None)
+        self.names: dict[Any, Any] = {}
+
+    def complete(self, run: Run, field: FieldPlan, info: Any, path: Path, result: Any) -> Any:
+        return self.value(result)
+
+    def value(self, result: Any) -> Any:
+        if isinstance(result, Exception):
+            raise result
+        if result is None or result is Undefined:
+            if self.message is not None:
+                raise TypeError(self.message)
+            return None
+        if result.__class__ is self.members:  # only members are ever keys (a StrEnum member equals its str)
+            name = self.names.get(result)
+            if name is None:
+                name = self.names[result] = complete_leaf_value(self.type, result)
+            return name
+        return complete_leaf_value(self.type, result)
+
+
+class ListOf(Completer):
+    __slots__ = ("item", "item_type", "not_iterable")
+
+    def __init__(self, item: Completer, item_type: GraphQLOutputType, not_iterable: str) -> None:
+        self.item = item
+        self.item_type = item_type
+        self.not_iterable = not_iterable
+
+    def complete(self, run: Run, field: FieldPlan, info: Any, path: Path, result: Any) -> Any:
+        if isinstance(result, Exception):
+            raise result
+        if result is None or result is Undefined:
+            return None
+        if is_async_iterable(result):
+            return self.complete_async(run, field, info, path, result.__aiter__())
+        if not is_iterable(result):
+            raise GraphQLError(self.not_iterable)
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        iterator = iter(result)
+        index = 0
+        leaf = self.item if isinstance(self.item, Leaf) else None
+        try:
+            for item in iterator:
+                if leaf is not None and not is_awaitable(item):
+                    try:  # complete_item for a leaf, the item's path made only for an error
+                        value = leaf.value(item)
+                        if is_awaitable(value):
+                            value = run.await_completed(value, self.item_type, field, path.add_key(index, None))
+                            awaitable_indices.append(index)
+                        completed.append(value)
+                    except Exception as raw_error:
+                        run.handle_field_error(raw_error, self.item_type, field.nodes, path.add_key(index, None))
+                        completed.append(None)
+                    index += 1
+                    continue
+                item_path = path.add_key(index, None)
+                if is_awaitable(item):
+                    completed.append(run.complete_awaitable(self.item, field, info, item_path, item, self.item_type))
+                    awaitable_indices.append(index)
+                elif self.complete_item(run, field, info, item_path, item, completed):
+                    awaitable_indices.append(index)
+                index += 1
+        except Exception:
+            pending = [completed[index] for index in awaitable_indices]
+            try:
+                pending.extend(item for item in iterator if is_awaitable(item))
+            except Exception:  # as the Executor: the error that escapes is the first one
+                pass
+            if pending:
+                run.settle_in_background(pending)
+            raise
+        if not awaitable_indices:
+            return completed
+        return _gather_indices(completed, awaitable_indices)
+
+    def complete_item(self, run: Run, field: FieldPlan, info: Any, item_path: Path, item: Any, out: list[Any]) -> bool:
+        """Executor.complete_list_item_value: True when the completed item is awaitable."""
+        try:
+            completed = self.item.complete(run, field, info, item_path, item)
+            if is_awaitable(completed):
+                out.append(run.await_completed(completed, self.item_type, field, item_path))
+                return True
+            out.append(completed)
+        except Exception as raw_error:
+            run.handle_field_error(raw_error, self.item_type, field.nodes, item_path)
+            out.append(None)
+        return False
+
+    async def complete_async(
+        self, run: Run, field: FieldPlan, info: Any, path: Path, iterator: AsyncIterator[Any]
+    ) -> list[Any]:
+        """Executor.complete_async_iterator_value (no @stream in this schema)."""
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        early_return = getattr(iterator, "aclose", None)
+        index = 0
+        try:
+            while True:
+                item_path = path.add_key(index, None)
+                try:
+                    item = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+                except Exception as raw_error:
+                    raise located_error(raw_error, field.nodes, path.as_list()) from raw_error
+                if is_awaitable(item):
+                    completed.append(run.complete_awaitable(self.item, field, info, item_path, item, self.item_type))
+                    awaitable_indices.append(index)
+                elif self.complete_item(run, field, info, item_path, item, completed):
+                    awaitable_indices.append(index)
+                index += 1
+        except Exception:
+            if early_return is not None:
+                try:
+                    await early_return()
+                except Exception:  # as the Executor
+                    pass
+            if awaitable_indices:
+                run.settle_in_background([completed[index] for index in awaitable_indices])
+            raise
+        if awaitable_indices:
+            return await _gather_indices(completed, awaitable_indices)
+        return completed
+
+
+async def _gather_indices(completed: list[Any], indices: list[int]) -> list[Any]:
+    if len(indices) == 1:
+        index = indices[0]
+        completed[index] = await completed[index]
+    else:
+        results = await gather_with_cancel(*(completed[index] for index in indices))
+        for index, value in zip(indices, results, strict=True):
+            completed[index] = value
+    return completed
+
+
+class Abstract(Completer):
+    """An interface or union: the runtime type as the Executor resolves it, then that type's plan."""
+
+    __slots__ = ("by_name", "nodes", "resolve_type", "type")
+
+    def __init__(
+        self,
+        type_: GraphQLAbstractType,
+        resolve_type: Callable[..., Any],
+        by_name: dict[str, ObjectPlan],
+        nodes: list[FieldNode],
+    ) -> None:
+        self.type = type_
+        self.resolve_type = resolve_type
+        self.by_name = by_name
+        self.nodes = nodes
+
+    def complete(self, run: Run, field: FieldPlan, info: Any, path: Path, result: Any) -> Any:
+        if isinstance(result, Exception):
+            raise result
+        if result is None or result is Undefined:
+            return None
+        runtime_type = self.resolve_type(result, info, self.type)
+        if is_awaitable(runtime_type):
+            return self._complete_later(run, field, info, path, result, runtime_type)
+        return self.runtime_plan(run, field, runtime_type, result).complete_object(run, field, info, path, result)
+
+    async def _complete_later(
+        self, run: Run, field: FieldPlan, info: Any, path: Path, result: Any, runtime_type: Awaitable[Any]
+    ) -> Any:
+        plan = self.runtime_plan(run, field, await runtime_type, result)
+        value = plan.complete_object(run, field, info, path, result)
+        return await value if is_awaitable(value) else value
+
+    def runtime_plan(self, run: Run, field: FieldPlan, name: Any, result: Any) -> ObjectPlan:
+        """Executor.ensure_valid_runtime_type, with its messages."""
+        where = f"for field '{field.parent_type}.{field.name}'"
+        if name is None:
+            raise GraphQLError(
+                f"Abstract type '{self.type}' must resolve to an Object type at runtime {where}."
+                f" Either the '{self.type}' type should provide a 'resolve_type' function"
+                " or each possible type should provide an 'is_type_of' function.",
+                self.nodes,
+            )
+        if not isinstance(name, str):
+            raise GraphQLError(
+                f"Abstract type '{self.type}' must resolve to an Object type at runtime {where} with value"
+                f" {inspect(result)}, received '{inspect(name)}', which is not a valid Object type name.",
+                self.nodes,
+            )
+        runtime_type = run.schema.get_type(name)
+        if runtime_type is None:
+            raise GraphQLError(
+                f"Abstract type '{self.type}' was resolved to a type '{name}' that does not exist inside the schema.",
+                self.nodes,
+            )
+        if not is_object_type(runtime_type):
+            raise GraphQLError(f"Abstract type '{self.type}' was resolved to a non-object type '{name}'.", self.nodes)
+        plan = self.by_name.get(name)
+        if plan is None or not run.schema.is_sub_type(self.type, runtime_type):
+            raise GraphQLError(
+                f"Runtime Object type '{runtime_type}' is not a possible type for '{self.type}'.", self.nodes
+            )
+        return plan

@@ -1,0 +1,51 @@
+"""Private names of Strawberry and graphql-core that the compiled path relies on, in one place.
+
+Read in strawberry-graphql 0.341.2 and graphql-core 3.3.2; each is what the general path itself uses,
+so that a compiled plan behaves as it does:
+
+- `strawberry.schema.schema._OperationContextAwareGraphQLResolveInfo`: the resolve info Strawberry's
+  executor hands to resolvers (graphql-core's fields plus `operation_extensions`, and the plain
+  coerced variables instead of graphql-core's VariableValues).
+- `strawberry.schema.schema.StrawberryGraphQLCoreExecutionContext`: the executor class Strawberry
+  runs; the compiled path is only used while the schema keeps it.
+- `BaseSchema._process_errors(errors, execution_context)`: what Strawberry runs on execution errors
+  before the extensions mask them.
+- `MaskErrors._process_result(result)`: the masking that `MaskErrors.on_operation` applies.
+- `_is_default` on a field's resolver: Strawberry marks the resolver of a field without resolver
+  or extensions, which reads `field.default_resolver(source, field.python_name)`.
+- `graphql.execution.executor.CollectedErrors`: the executor's error list, which drops errors
+  below a position already nulled by error propagation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLError
+from graphql.execution.executor import CollectedErrors
+from strawberry.extensions import MaskErrors
+from strawberry.schema.base import BaseSchema
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as ResolveInfo
+
+__all__ = [
+    "CollectedErrors",
+    "ResolveInfo",
+    "StrawberryGraphQLCoreExecutionContext",
+    "is_default_resolver",
+    "mask_errors",
+    "process_errors",
+]
+
+
+def is_default_resolver(resolve: Any) -> bool:
+    """Strawberry's resolver of a field that only reads an attribute (`_get_basic_result`)."""
+    return getattr(resolve, "_is_default", False) is True
+
+
+def process_errors(schema: BaseSchema, errors: list[GraphQLError]) -> None:
+    schema._process_errors(errors, None)
+
+
+def mask_errors(extension: MaskErrors, result: object) -> None:
+    extension._process_result(result)
