@@ -7,6 +7,7 @@ GIL). It reads its job as JSON on stdin, so credentials never show in `ps`:
      "concurrency": 32, "warmup": 1.0, "duration": 5.0,
      "bodies": ["{\"query\": ...}", ...],      # JSON request bodies, cycled through
      "expect": "\"sessionFromToken\":{",        # must appear in every 200 response body
+     "header_sets": [{"Authorization": "Bearer ..."}, ...],  # optional: extra headers, cycled with the bodies
      "server_pid": 1234,                        # optional: its CPU use is measured too
      "max_requests": 5000000, "grace": 10.0}
 
@@ -120,7 +121,8 @@ class Connection:
 
 
 def cpu_seconds_of(pid: int | None) -> float | None:
-    """User + system CPU seconds of a process (all its threads), from /proc."""
+    """User + system CPU seconds of a process (all its threads) and of its live child processes (the
+    workers under WEB_CONCURRENCY), from /proc."""
     if not pid:
         return None
     try:
@@ -128,7 +130,16 @@ def cpu_seconds_of(pid: int | None) -> float | None:
             fields = stat.read().rsplit(b")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    own = (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    return own + sum(cpu_seconds_of(child) or 0.0 for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as children:
+            return [int(child) for child in children.read().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def system_cpu_ticks() -> tuple[int, int] | None:
@@ -162,7 +173,15 @@ async def run_load(job: dict[str, Any]) -> dict[str, Any]:
     expect = job.get("expect", "").encode()
     path = job.get("path", "/graphql")
     headers = job.get("headers") or {}
-    requests = [build_request(host, port, path, body.encode(), headers) for body in job["bodies"]]
+    # "header_sets": extra headers per request (a bearer token each), cycled with the bodies.
+    header_sets = job.get("header_sets") or [{}]
+    bodies = job["bodies"]
+    requests = [
+        build_request(
+            host, port, path, bodies[i % len(bodies)].encode(), {**headers, **header_sets[i % len(header_sets)]}
+        )
+        for i in range(max(len(bodies), len(header_sets)))
+    ]
     if not requests or concurrency < 1 or duration <= 0:
         raise SystemExit("need at least one body, concurrency >= 1 and duration > 0")
 

@@ -12,12 +12,14 @@ from load import Connection, build_request
 from servers import Server
 
 LOOKUP_QUERY = "query($t:String!){ sessionFromToken(token:$t){ id expires user { id } } }"
+ACTIVE_QUERY = "{ activeSession { id expires user { id } } }"
 CREATE_QUERY = "mutation { createAnonymousSession { id token } }"
 LOGIN_QUERY = "mutation($u:String!,$p:String!){ login(username:$u, password:$p) { __typename } }"
 
 #: scenario -> (server configuration, description)
 SCENARIOS: dict[str, tuple[str, str]] = {
     "cached": ("main", "sessionFromToken, token already cached"),
+    "active": ("main", "activeSession, bearer token already cached"),
     "uncached": ("nocache", "sessionFromToken, SESSION_CACHE=noop (database)"),
     "create": ("main", "createAnonymousSession"),
     "login": ("main", "login (superadmin, Argon2)"),
@@ -83,12 +85,18 @@ def scenario_job(
     if name in ("cached", "uncached"):
         bodies = [graphql_body(LOOKUP_QUERY, {"t": token}) for token in prepared["tokens"]]
         expect = '"sessionFromToken":{"id"'
+    elif name == "active":
+        # One body; the token travels in the Authorization header, one request per token in turn.
+        bodies, expect = [graphql_body(ACTIVE_QUERY)], '"activeSession":{"id"'
+        header_sets = [{"Authorization": f"Bearer {token}"} for token in prepared["tokens"]]
     elif name == "create":
         bodies, expect = [graphql_body(CREATE_QUERY)], '"createAnonymousSession":{"id"'
     elif name == "login":
         bodies, expect = [graphql_body(LOGIN_QUERY, {"u": username, "p": password})], '"__typename":"CachedSession"'
     else:
         raise BenchError(f"unknown scenario {name}")
+    if name != "active":
+        header_sets = []
     concurrency, warmup, duration = args.concurrency, args.warmup, args.duration
     if name == "login":
         # Argon2 makes a login cost ~0.2-0.4 s of CPU: at 32 connections the first answers would come
@@ -104,6 +112,7 @@ def scenario_job(
         "warmup": warmup,
         "duration": duration,
         "bodies": bodies,
+        "header_sets": header_sets,
         "expect": expect,
         "server_pid": server.pid,
         "grace": args.grace,

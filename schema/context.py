@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import strawberry
@@ -10,6 +11,7 @@ from starlette.responses import Response
 
 from models import Channel, Permission
 from server.cached_session import CachedSession
+from server.metrics import observe_lookup_seconds
 from server.services import Services
 from server.services.errors import SessionEndedError
 from server.services.request_context import RequestContext
@@ -41,7 +43,9 @@ class Context:
     ) -> Context:
         context = cls(request, response, settings, services, channel)
         for token, source in read_session_tokens(request, settings):
+            started = time.perf_counter()
             session, slid = await services.sessions.resolve_token(token)
+            observe_lookup_seconds(time.perf_counter() - started)
             if isinstance(session, EndedByLogin):
                 # A request that raced the login which ended it: no session, no new one, and the
                 # cookie left alone, since the login's response has set the new one.

@@ -18,6 +18,7 @@ from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api import migrate
 
 from models.config import CONNECTION, tortoise_config
+from server.workers import prepared_by_parent
 
 #: Key of the PostgreSQL advisory lock held while migrating or bootstrapping (advisory locks are per database).
 STARTUP_LOCK_KEY = 0x5E5510_0001
@@ -34,11 +35,26 @@ async def startup_lock(db_url: str) -> AsyncIterator[None]:
     race through the first-start bootstrap. A session-level advisory lock on a connection of its own:
     closing it releases the lock, also when the holder dies. Nothing to do for SQLite.
     """
-    if not db_url.startswith(_POSTGRES_SCHEMES):
+    if not is_postgres(db_url):
         yield
         return
+    connection = await connect_postgres(db_url)
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", STARTUP_LOCK_KEY)
+        yield
+    finally:
+        await connection.close()
+
+
+def is_postgres(db_url: str) -> bool:
+    return db_url.startswith(_POSTGRES_SCHEMES)
+
+
+async def connect_postgres(db_url: str, application_name: str | None = None) -> asyncpg.Connection:
+    """A connection of its own to the PostgreSQL database of `db_url`, outside Tortoise's pool."""
     credentials = expand_db_url(db_url)["credentials"]
-    connection = await asyncpg.connect(
+    return await asyncpg.connect(
+        server_settings={"application_name": application_name} if application_name else None,
         host=credentials.get("host"),
         port=credentials.get("port"),
         user=credentials.get("user"),
@@ -46,11 +62,11 @@ async def startup_lock(db_url: str) -> AsyncIterator[None]:
         database=credentials.get("database"),
         ssl=credentials.get("ssl"),
     )
-    try:
-        await connection.execute("SELECT pg_advisory_lock($1)", STARTUP_LOCK_KEY)
-        yield
-    finally:
-        await connection.close()
+
+
+async def notify(channel: str, payload: str) -> None:
+    """NOTIFY `channel` with `payload`, on a connection of the pool (PostgreSQL only)."""
+    await database_connection().execute_query("SELECT pg_notify($1, $2)", [channel, payload])
 
 
 def check_sqlite_version(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
@@ -67,7 +83,8 @@ async def open_database(db_url: str, apply_migrations: bool = True) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     config = tortoise_config(db_url)
-    if apply_migrations:
+    # A worker's parent migrated before starting it (server/workers.py).
+    if apply_migrations and not prepared_by_parent():
         async with startup_lock(db_url):
             try:
                 await migrate(config=config)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from server.metrics import record_clean_run
 from server.services.session import SessionService
 from server.settings import Settings
 
@@ -42,8 +43,10 @@ async def _clean_every(sessions: SessionService, interval: float, batch_size: in
         try:
             removed = await sessions.drain_expired_sessions(batch_size)
         except Exception as error:  # one line, no traceback: the next run tries again
+            record_clean_run("failed")
             logger.warning("scheduled session clean-up failed, retrying in %gs: %s", interval, _one_line(error))
             continue
+        record_clean_run("ok")
         if removed:
             logger.info("scheduled session clean-up removed %d expired or idle sessions", removed)
 

@@ -132,3 +132,17 @@ def head_limited_protocol(max_head_bytes: int) -> type[HeadLimitedProtocol]:
 
     Limited.max_head_bytes = max_head_bytes
     return Limited
+
+
+class WorkerProtocol(HeadLimitedProtocol):
+    """The protocol of a worker process (WEB_CONCURRENCY > 1). uvicorn hands its configuration to each
+    worker by pickling it, so the protocol is named by import path (WORKER_PROTOCOL) rather than built by
+    `head_limited_protocol`; the worker's app factory sets the limit from its settings with
+    `limit_worker_protocol` before the first connection."""
+
+
+WORKER_PROTOCOL = f"{__name__}:WorkerProtocol"
+
+
+def limit_worker_protocol(max_head_bytes: int) -> None:
+    WorkerProtocol.max_head_bytes = max_head_bytes

@@ -9,7 +9,7 @@ from typing import TypedDict
 from starlette.applications import Starlette
 
 from server.bootstrap import bootstrap
-from server.cache import build_login_limiter, build_session_cache
+from server.cache import build_invalidation_channel, build_login_limiter, build_session_cache, listening
 from server.clients import Clients
 from server.database import close_database, open_database
 from server.housekeeping import scheduled_session_clean
@@ -29,15 +29,23 @@ def make_lifespan(settings: Settings) -> Callable[[Starlette], AbstractAsyncCont
         await open_database(settings.database_url)
         clients = Clients.from_settings(settings)
         namespace = settings.session_cache_namespace
-        # A cache shared with other instances: each must learn when another one cannot reach it.
-        outages = CacheOutageBoard() if clients.redis is not None else None
-        cache = build_session_cache(settings, namespace, redis=clients.redis, outages=outages)
+        channel = build_invalidation_channel(
+            settings, namespace, redis=clients.redis, subscriber=clients.redis_subscriber
+        )
+        # A cache shared with other instances (or kept coherent with theirs): each must learn when another
+        # one cannot reach it, or could not tell the others what to drop.
+        outages = CacheOutageBoard() if clients.redis is not None or channel is not None else None
+        cache = build_session_cache(settings, namespace, redis=clients.redis, outages=outages, channel=channel)
         try:
             repaired = await bootstrap(settings)
             services = Services.build(cache, settings, build_login_limiter(settings, clients.redis, namespace))
             if repaired:  # sessions cached before the repair carry the permissions it put back
                 await services.sessions.clear_cache()
-            async with watching(outages, cache.cleared), scheduled_session_clean(services.sessions, settings):
+            async with (
+                listening(cache.strategy),
+                watching(outages, cache.cleared),
+                scheduled_session_clean(services.sessions, settings),
+            ):
                 yield {"services": services, "settings": settings}
         finally:
             await cache.close()

@@ -52,6 +52,7 @@ def start_server(tmp_path: Path, redis_server: PrivateRedis, timeout_ms: int) ->
         tmp_path,
         DATABASE_URL=f"sqlite://{tmp_path / 'db' / 'sessions.sqlite3'}",
         SESSION_CACHE=redis_server.url,
+        SESSION_CACHE_FIRST_TIER="false",  # faults of Redis itself; the first tier's are in test_invalidation_e2e.py
         SESSION_CACHE_NAMESPACE=NAMESPACE,
         SESSION_CACHE_TIMEOUT_MS=str(timeout_ms),
         TOKEN_METHOD="bearer",

@@ -1,8 +1,11 @@
-"""Two `python -m server` processes on one PostgreSQL database and one Redis, driven over real HTTP.
+"""Three `python -m server` processes on one PostgreSQL database, driven over real HTTP, in each
+configuration that several instances may run: Redis behind an in-process first tier (pub/sub keeps
+the tiers coherent), Redis alone, and the in-process cache alone (LISTEN/NOTIFY keeps it coherent).
 
-Whatever one instance changes, the other sees at once: revocations, session updates, role changes.
-Both start together on a fresh database (both migrate and bootstrap), and two concurrent
-`clean-sessions` runs share the backlog without removing anything twice.
+Whatever one instance changes, the others see within PROPAGATION_SECONDS (polled): revocations,
+session updates, role changes. All start together on a fresh database (all migrate and bootstrap),
+and two concurrent `clean-sessions` runs share the backlog without removing anything twice. The
+invalidation channel is cut while requests flow, and no revoked session is accepted afterwards.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ import httpx
 import pytest
 import redis
 
+from server.clients import LISTENER_NAME
 from tests.live_server import REPO_ROOT, free_port, stop_process
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -65,6 +69,10 @@ mutation U($identifier: String!, $password: String!, $roles: [ID!]) {
 DELETE_BY_USER = "mutation D($id: ID!) { deleteSessionsByUser(userId: $id) }"
 DELETE_BY_ORDER = "mutation D($id: ID!) { deleteSessionsByActiveOrderId(activeOrderId: $id) }"
 LOGOUT = "mutation { logout { success } }"
+CHANGE_PASSWORD = """
+mutation P($current: String!, $new: String!) {
+  changePassword(currentPassword: $current, newPassword: $new) { success }
+}"""
 
 
 @dataclass
@@ -78,8 +86,24 @@ class Instance:
 class Cluster:
     a: Instance
     b: Instance
+    c: Instance
     database_url: str
     env: dict[str, str]
+    config: str
+
+    @property
+    def others(self) -> tuple[Instance, Instance]:
+        return self.b, self.c
+
+
+#: How soon a change made through one instance is seen on every other one.
+PROPAGATION_SECONDS = 0.1
+#: name -> the settings that differ; "memory" relies on PostgreSQL's LISTEN/NOTIFY alone.
+CONFIGS = {
+    "redis-two-tiers": {"SESSION_CACHE": TEST_REDIS_URL},
+    "redis-alone": {"SESSION_CACHE": TEST_REDIS_URL, "SESSION_CACHE_FIRST_TIER": "false"},
+    "memory-notify": {"SESSION_CACHE": "memory"},
+}
 
 
 def _required() -> bool:
@@ -139,9 +163,9 @@ def _wait_until_healthy(instances: list[Instance]) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Two servers started at the same moment on a fresh database and a private Redis namespace."""
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Three servers started at the same moment on a fresh database and a private Redis namespace."""
     try:
         asyncio.run(_admin_execute("SELECT 1"))
     except (OSError, asyncpg.PostgresError) as error:
@@ -161,22 +185,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     env.update(
         HOST="127.0.0.1",
         DATABASE_URL=database_url,
-        SESSION_CACHE=TEST_REDIS_URL,
         SESSION_CACHE_NAMESPACE=namespace,
         SESSION_CLEAN_INTERVAL="1h",  # scheduled on both, and not due while the tests run
         TOKEN_METHOD="bearer",
         SUPERADMIN_PASSWORD=SUPERADMIN_PASSWORD,
         LOGIN_RATE_LIMIT="off",
-        LOG_LEVEL="warning",
+        LOG_LEVEL="info",  # the invalidation channel's "back" line is logged at INFO
         PYTHONDONTWRITEBYTECODE="1",
+        **CONFIGS[request.param],
     )
     asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
     instances: list[Instance] = []
     try:
-        instances.append(_start(env, tmp_path / "a.log"))
-        instances.append(_start(env, tmp_path / "b.log"))
+        for name in "abc":
+            instances.append(_start(env, tmp_path / f"{name}.log"))
         _wait_until_healthy(instances)
-        yield Cluster(a=instances[0], b=instances[1], database_url=database_url, env=env)
+        a, b, c = instances
+        yield Cluster(a=a, b=b, c=c, database_url=database_url, env=env, config=request.param)
     finally:
         for instance in instances:
             stop_process(instance.process)
@@ -244,83 +269,161 @@ def test_both_instances_started_together_without_errors(cluster: Cluster) -> Non
     login(cluster.b, "superadmin", SUPERADMIN_PASSWORD)
 
 
-def test_a_session_created_on_a_resolves_on_b(cluster: Cluster) -> None:
-    token = anonymous(cluster.a)
-    on_a, on_b = lookup(cluster.a, token), lookup(cluster.b, token)
-    assert on_b is not None and on_b == on_a
+def seen_everywhere(cluster: Cluster, check: Callable[[Instance], bool]) -> None:
+    """`check` holds on B and C within PROPAGATION_SECONDS from now (polled, never a fixed sleep)."""
+    deadline = time.monotonic() + PROPAGATION_SECONDS
+    for instance in cluster.others:
+        while not check(instance):
+            assert time.monotonic() < deadline, f"{instance.log.stem} did not see it within {PROPAGATION_SECONDS} s"
+            time.sleep(0.002)
 
 
-def test_delete_sessions_by_user_on_a_ends_the_session_on_b_at_once(cluster: Cluster, admin: str) -> None:
+def cached_everywhere(cluster: Cluster, token: str) -> dict[str, Any]:
+    """The session as B and C report it (each now holds a copy), which is what A reports."""
+    on_a = lookup(cluster.a, token)
+    assert on_a is not None
+    for instance in cluster.others:
+        assert lookup(instance, token) == on_a
+    return on_a
+
+
+def test_a_session_created_on_a_resolves_on_the_others(cluster: Cluster) -> None:
+    cached_everywhere(cluster, anonymous(cluster.a))
+
+
+def test_delete_sessions_by_user_on_a_ends_the_session_everywhere(cluster: Cluster, admin: str) -> None:
     identifier, password = _new_user(cluster, admin)
     token, user_id = login(cluster.a, identifier, password)
-    assert lookup(cluster.b, token) is not None  # cached for B
+    cached_everywhere(cluster, token)
 
     assert graphql(cluster.a, DELETE_BY_USER, admin, id=user_id) == {"deleteSessionsByUser": 1}
 
-    assert lookup(cluster.b, token) is None
+    seen_everywhere(cluster, lambda instance: lookup(instance, token) is None)
 
 
-def test_delete_sessions_by_active_order_on_a_ends_the_session_on_b_at_once(cluster: Cluster, admin: str) -> None:
+def test_delete_sessions_by_active_order_on_a_ends_the_session_everywhere(cluster: Cluster, admin: str) -> None:
     token = anonymous(cluster.a)
     order_id = graphql(cluster.a, ADD_ITEM, token)["addItemToOrder"]["id"]
-    seen = lookup(cluster.b, token)
-    assert seen is not None and seen["activeOrderId"] == order_id
+    assert cached_everywhere(cluster, token)["activeOrderId"] == order_id
 
     assert graphql(cluster.a, DELETE_BY_ORDER, admin, id=order_id) == {"deleteSessionsByActiveOrderId": 1}
 
-    assert lookup(cluster.b, token) is None
+    seen_everywhere(cluster, lambda instance: lookup(instance, token) is None)
 
 
-def test_logout_on_a_ends_the_session_on_b_at_once(cluster: Cluster) -> None:
+def test_logout_on_a_ends_the_session_everywhere(cluster: Cluster) -> None:
     token, _ = login(cluster.a, "superadmin", SUPERADMIN_PASSWORD)
-    assert lookup(cluster.b, token) is not None
+    cached_everywhere(cluster, token)
 
     assert graphql(cluster.a, LOGOUT, token) == {"logout": {"success": True}}
 
-    assert lookup(cluster.b, token) is None
+    seen_everywhere(cluster, lambda instance: lookup(instance, token) is None)
 
 
-def test_active_order_changes_on_a_are_seen_on_b(cluster: Cluster) -> None:
+def test_a_password_change_on_a_ends_the_other_sessions_everywhere(cluster: Cluster, admin: str) -> None:
+    identifier, password = _new_user(cluster, admin)
+    kept, _ = login(cluster.a, identifier, password)
+    ended, _ = login(cluster.a, identifier, password)
+    cached_everywhere(cluster, ended)
+
+    changed = graphql(cluster.a, CHANGE_PASSWORD, kept, current=password, new=secrets.token_urlsafe(16))
+    assert changed == {"changePassword": {"success": True}}
+
+    seen_everywhere(cluster, lambda instance: lookup(instance, ended) is None)
+
+
+def test_active_order_changes_on_a_are_seen_everywhere(cluster: Cluster) -> None:
     token = anonymous(cluster.a)
     order_id = graphql(cluster.a, ADD_ITEM, token)["addItemToOrder"]["id"]
-    assert lookup(cluster.b, token)["activeOrderId"] == order_id  # type: ignore[index]
+    assert cached_everywhere(cluster, token)["activeOrderId"] == order_id
 
     assert graphql(cluster.a, UNSET_ACTIVE_ORDER, token) == {"unsetActiveOrder": {"activeOrderId": None}}
-    assert lookup(cluster.b, token)["activeOrderId"] is None  # type: ignore[index]
+    seen_everywhere(cluster, lambda instance: lookup(instance, token)["activeOrderId"] is None)  # type: ignore[index]
 
     assert graphql(cluster.a, SET_ACTIVE_ORDER, token, id=order_id) == {"setActiveOrder": {"activeOrderId": order_id}}
-    assert lookup(cluster.b, token)["activeOrderId"] == order_id  # type: ignore[index]
+    seen_everywhere(cluster, lambda instance: lookup(instance, token)["activeOrderId"] == order_id)  # type: ignore[index]
 
 
-def test_active_channel_change_on_a_is_seen_on_b(cluster: Cluster, admin: str) -> None:
+def test_active_channel_change_on_a_is_seen_everywhere(cluster: Cluster, admin: str) -> None:
     channel_id = graphql(cluster.a, CREATE_CHANNEL, admin, code=f"shop-{secrets.token_hex(4)}")["createChannel"]["id"]
     token = anonymous(cluster.a)
-    before = lookup(cluster.b, token)
-    assert before is not None and before["activeChannelId"] != channel_id
+    assert cached_everywhere(cluster, token)["activeChannelId"] != channel_id
 
     assert graphql(cluster.a, SET_ACTIVE_CHANNEL, token, id=channel_id) == {
         "setActiveChannel": {"activeChannelId": channel_id}
     }
 
-    assert lookup(cluster.b, token)["activeChannelId"] == channel_id  # type: ignore[index]
+    seen_everywhere(cluster, lambda instance: lookup(instance, token)["activeChannelId"] == channel_id)  # type: ignore[index]
 
 
-def test_a_role_change_on_a_changes_the_permissions_b_reports_at_once(cluster: Cluster, admin: str) -> None:
+def test_a_role_change_on_a_changes_the_permissions_every_instance_reports(cluster: Cluster, admin: str) -> None:
     default_channel = graphql(cluster.a, DEFAULT_CHANNEL)["activeChannel"]["id"]
     role_id = graphql(cluster.a, CREATE_ROLE, admin, code=f"clerk-{secrets.token_hex(4)}", channel=default_channel)[
         "createRole"
     ]["id"]
     identifier, password = _new_user(cluster, admin, roles=[role_id])
     token, _ = login(cluster.a, identifier, password)
-    before = lookup(cluster.b, token)
-    assert before is not None
+    before = cached_everywhere(cluster, token)
     assert before["user"]["channelPermissions"] == [{"id": default_channel, "permissions": ["ReadOrder"]}]
 
     graphql(cluster.a, UPDATE_ROLE, admin, id=role_id)
 
-    after = lookup(cluster.b, token)
-    assert after is not None
-    assert after["user"]["channelPermissions"] == [{"id": default_channel, "permissions": ["ReadOrder", "UpdateOrder"]}]
+    after = [{"id": default_channel, "permissions": ["ReadOrder", "UpdateOrder"]}]
+    seen_everywhere(cluster, lambda instance: lookup(instance, token)["user"]["channelPermissions"] == after)  # type: ignore[index]
+
+
+def cut_invalidation_listeners(cluster: Cluster) -> None:
+    """Kill every instance's listening connection: its PostgreSQL backend, or its Redis client."""
+    if cluster.config == "memory-notify":
+        killed = asyncio.run(
+            _fetch(
+                cluster.database_url,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = $1",
+                LISTENER_NAME,
+            )
+        )
+    else:
+        with redis.Redis.from_url(TEST_REDIS_URL) as client:
+            listeners = [c["id"] for c in client.client_list() if c["name"] == LISTENER_NAME]
+            killed = [client.client_kill_filter(_id=listener) for listener in listeners]
+    assert len(killed) >= 3, killed
+
+
+def wait_for_log_lines(instances: tuple[Instance, ...], text: str, count: int) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while any(instance.log.read_text().count(text) < count for instance in instances):
+        assert time.monotonic() < deadline, f"no {count} x {text!r} in the logs"
+        time.sleep(0.01)
+
+
+def test_a_cut_invalidation_channel_never_lets_a_revoked_session_through(cluster: Cluster) -> None:
+    if cluster.config == "redis-alone":
+        pytest.skip("no first tier: every lookup reads Redis, which the revoking instance updated itself")
+    lost, back = "invalidation channel lost", "invalidation channel back"
+    outages = cluster.b.log.read_text().count(lost)
+    token, _ = login(cluster.a, "superadmin", SUPERADMIN_PASSWORD)
+    cached_everywhere(cluster, token)
+
+    # the channel goes down while lookups keep coming; its loss is noticed
+    cut_invalidation_listeners(cluster)
+    while any(instance.log.read_text().count(lost) <= outages for instance in cluster.others):
+        for instance in cluster.others:
+            assert lookup(instance, token) is not None
+    # a revocation the others cannot hear of
+    assert graphql(cluster.a, LOGOUT, token) == {"logout": {"success": True}}
+
+    # from then on, through the outage and after the channel is back, the token is refused everywhere
+    polls = 0
+    while any(instance.log.read_text().count(back) <= outages for instance in cluster.others) or polls < 20:
+        for instance in cluster.others:
+            assert lookup(instance, token) is None
+        polls += 1
+    # and the channel carries revocations again
+    again, _ = login(cluster.a, "superadmin", SUPERADMIN_PASSWORD)
+    cached_everywhere(cluster, again)
+    assert graphql(cluster.a, LOGOUT, again) == {"logout": {"success": True}}
+    seen_everywhere(cluster, lambda instance: lookup(instance, again) is None)
 
 
 EXPIRED = 4000

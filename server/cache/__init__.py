@@ -3,6 +3,7 @@ picks a strategy (and the login limiter's store) from the settings."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 
@@ -10,16 +11,23 @@ from aiocache.serializers import StringSerializer
 from redis.asyncio import Redis
 
 from server.cache.base import Fence, SessionCacheStrategy
+from server.cache.coherent import CoherentSessionCache, listening
 from server.cache.default import DefaultSessionCacheStrategy
 from server.cache.guarded import GuardedSessionCache, OutageNotice
+from server.cache.invalidation import InvalidationChannel, PostgresInvalidationChannel, RedisInvalidationChannel
 from server.cache.login_limiters import LocalLoginLimiter, RedisLoginLimiter
 from server.cache.memory import InMemorySessionCacheStrategy
 from server.cache.noop import NoopSessionCacheStrategy
-from server.clients import redis_client
+from server.clients import LISTENER_NAME, redis_client
 from server.compat.aiocache_private import ClientClosingRedisCache
+from server.database import connect_postgres, is_postgres, notify
 from server.settings import Settings
 
 __all__ = [
+    "CoherentSessionCache",
+    "InvalidationChannel",
+    "build_invalidation_channel",
+    "listening",
     "DefaultSessionCacheStrategy",
     "Fence",
     "GuardedSessionCache",
@@ -40,9 +48,42 @@ def build_session_cache(
     redis: Redis | None = None,
     clock: Callable[[], float] = time.time,
     outages: OutageNotice | None = None,
+    channel: InvalidationChannel | None = None,
 ) -> GuardedSessionCache:
-    """The strategy SESSION_CACHE names, behind the guard (see server/cache/guarded.py)."""
-    return GuardedSessionCache(build_cache_strategy(settings, namespace, redis=redis), clock, outages)
+    """The strategy SESSION_CACHE names, behind the guard (see server/cache/guarded.py).
+
+    With an invalidation `channel` (see `build_invalidation_channel`), SESSION_CACHE=memory becomes a
+    first tier kept coherent with other instances, and SESSION_CACHE=redis://… gains one in front of
+    Redis (unless SESSION_CACHE_FIRST_TIER is off): see server/cache/coherent.py.
+    """
+    strategy = build_cache_strategy(settings, namespace, redis=redis)
+    if channel is not None and settings.session_cache != "noop":
+        if isinstance(strategy, InMemorySessionCacheStrategy):
+            strategy = CoherentSessionCache(strategy, None, channel)
+        elif settings.session_cache_first_tier:
+            first_tier = InMemorySessionCacheStrategy(settings.session_cache_size)
+            strategy = CoherentSessionCache(first_tier, strategy, channel)
+    return GuardedSessionCache(strategy, clock, outages)
+
+
+def build_invalidation_channel(
+    settings: Settings, namespace: str, *, redis: Redis | None = None, subscriber: Redis | None = None
+) -> InvalidationChannel | None:
+    """Redis pub/sub when the cache is in Redis (`redis` publishes, `subscriber` listens), else PostgreSQL's
+    LISTEN/NOTIFY when the database is PostgreSQL; None when neither (one SQLite file is one instance's,
+    see server/instance_lock.py)."""
+    name = invalidation_channel_name(namespace)
+    if redis is not None and subscriber is not None:
+        return RedisInvalidationChannel(redis, subscriber, name)
+    if settings.session_cache != "noop" and is_postgres(settings.database_url):
+        url = settings.database_url
+        return PostgresInvalidationChannel(notify, lambda: connect_postgres(url, LISTENER_NAME), name)
+    return None
+
+
+def invalidation_channel_name(namespace: str) -> str:
+    """A channel per cache namespace, within PostgreSQL's 63-byte identifiers."""
+    return f"session_invalidations_{hashlib.sha256(namespace.encode()).hexdigest()[:16]}"
 
 
 def build_cache_strategy(
@@ -58,7 +99,7 @@ def build_cache_strategy(
         return InMemorySessionCacheStrategy(settings.session_cache_size)
     if url == "noop":
         return NoopSessionCacheStrategy()
-    if url.startswith("redis://"):
+    if settings.uses_redis:
         owned = redis is None
         client = redis_client(url, settings.session_cache_timeout) if redis is None else redis
         return DefaultSessionCacheStrategy(_RedisCache(client, owned), namespace)

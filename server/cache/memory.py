@@ -63,20 +63,28 @@ class InMemorySessionCacheStrategy:
 
     async def delete(self, key: str) -> None:
         """Forget `key`; a missing key is not an error."""
-        self._entries.pop(key, None)
-        self._version += 1
-        tombstones = self._tombstones
-        tombstones[key] = self._version
-        tombstones.move_to_end(key)
-        while len(tombstones) > MAX_TOMBSTONES:
-            self._forgotten_up_to = tombstones.popitem(last=False)[1]
+        self.forget([key])
 
     async def delete_many(self, keys: Sequence[str]) -> None:
-        for key in keys:
-            await self.delete(key)
+        self.forget(keys)
 
     async def clear(self) -> None:
         """Forget every entry."""
+        self.forget_all()
+
+    def forget(self, keys: Sequence[str]) -> None:
+        """`delete_many`, callable where nothing can be awaited (an invalidation's callback)."""
+        tombstones = self._tombstones
+        for key in keys:
+            self._entries.pop(key, None)
+            self._version += 1
+            tombstones[key] = self._version
+            tombstones.move_to_end(key)
+        while len(tombstones) > MAX_TOMBSTONES:
+            self._forgotten_up_to = tombstones.popitem(last=False)[1]
+
+    def forget_all(self) -> None:
+        """`clear`, callable where nothing can be awaited."""
         self._entries.clear()
         self._version += 1
         self._cleared_at = self._version

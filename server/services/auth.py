@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from models import User
 from server.cached_session import CachedSession
-from server.services.errors import SessionEndedError, StaleCredentialsError
+from server.metrics import record_login
+from server.services.errors import RateLimitedError, SessionEndedError, StaleCredentialsError
 from server.services.identifiers import lookup_identifier
 from server.services.login_limiter import LoginLimiter, check_login_limit, identifier_key
 from server.services.passwords import verify_password
@@ -46,7 +47,11 @@ class AuthService:
         Every call is one attempt for the login limiter; an attempt over the limit raises
         RateLimitedError before the user is looked up or any password is checked.
         """
-        await check_login_limit(self._limiter, username, ctx.client_address)
+        try:
+            await check_login_limit(self._limiter, username, ctx.client_address)
+        except RateLimitedError:
+            record_login("rate_limited")
+            raise
         too_long = len(username) > MAX_CREDENTIAL_LENGTH or len(password) > MAX_CREDENTIAL_LENGTH
         identifier = lookup_identifier(username)  # "" when no user could have chosen it: finds nobody
         # No user has an identifier the column cannot hold, and looking one up would raise.
@@ -56,8 +61,10 @@ class AuthService:
         # An over-long password is never cut to fit: it is checked against no user (the same work,
         # the same time) and fails.
         if not await verify_password(password_hash, password[:MAX_CREDENTIAL_LENGTH]) or user is None:
+            record_login("invalid")
             return InvalidCredentials()
         if self._require_verification and not user.verified:
+            record_login("not_verified")
             return NotVerified()
         try:
             session = await self._sessions.create_new_authenticated_session(
@@ -66,7 +73,9 @@ class AuthService:
         except (StaleCredentialsError, SessionEndedError):
             # The password was reset or the user deleted while it was checked, or just after the session
             # was made (which ended it): either way the credential proven is no longer good.
+            record_login("invalid")
             return InvalidCredentials()
         if self._limiter is not None:
             await self._limiter.reset(identifier_key(username))
+        record_login("success")
         return session

@@ -10,6 +10,7 @@ from tortoise.transactions import in_transaction
 
 from models import Session
 from server.cache import GuardedSessionCache
+from server.metrics import record_clean_removed
 from server.services.session_deletes import delete_clean_batch
 
 
@@ -37,6 +38,7 @@ class SessionCleaner:
             keys = await delete_clean_batch(db, now, batch_size)
         # After the commit: every key is of a session gone from the database.
         await self._cache.forget(keys)
+        record_clean_removed(len(keys))
         return len(keys)
 
     async def drain_expired_sessions(self, batch_size: int = 1000) -> int:

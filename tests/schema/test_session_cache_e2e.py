@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.cookiejar
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 
@@ -46,9 +46,9 @@ class CountingCache(InMemorySessionCacheStrategy):
         self.gets.append(key)
         return await super().lookup(key)
 
-    async def delete(self, key: str) -> None:
-        self.deletes.append(key)
-        await super().delete(key)
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        self.deletes.extend(keys)
+        await super().delete_many(keys)
 
 
 Start = Callable[..., Awaitable[tuple[GraphQLClient, CountingCache]]]
