@@ -9,9 +9,11 @@ from starlette.routing import Route
 from schema.schema import build_schema
 from schema.view import SessionGraphQL
 from server.cors import cors_middleware
-from server.health import health
+from server.health import health, ready
 from server.lifespan import make_lifespan
 from server.limits import BodySizeLimit
+from server.metrics import metrics
+from server.playground import playground_routes
 from server.request_policy import request_policy_middleware
 from server.settings import Settings
 
@@ -23,6 +25,9 @@ def create_app(settings: Settings) -> Starlette:
             # Route middleware: it sees only /graphql, after the 405 for other methods.
             Route("/graphql", graphql, methods=["GET", "POST"], middleware=[request_policy_middleware(settings)]),
             Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
+            *metrics_routes(settings),
+            *playground_routes(settings),  # GraphiQL's scripts and styles; none when GRAPHIQL=false
         ],
         # Outermost first: CORS headers reach every answer, a 413 included.
         middleware=[
@@ -31,3 +36,10 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=make_lifespan(settings),
     )
+
+
+def metrics_routes(settings: Settings) -> list[Route]:
+    """/metrics on this port, unless it is off or has a listener of its own (METRICS, METRICS_ADDRESS)."""
+    if not settings.metrics or settings.metrics_address is not None:
+        return []
+    return [Route("/metrics", metrics, methods=["GET"])]

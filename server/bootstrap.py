@@ -6,12 +6,18 @@ channel again, and the marked user the role and its verification. A superadmin i
 first start (no SuperAdmin role yet), with the role, in one transaction. On a database that had one
 and lost it (deleted behind the API's back, or unmarked by migration 0003), a new one is created only
 from an explicit SUPERADMIN_PASSWORD, never with the default password: else one error line, nothing made.
+
+SUPERADMIN_IDENTIFIER and SUPERADMIN_PASSWORD are applied when the superadmin is created, never after:
+its password is changed with `python -m server set-password`. So the warning about the default password
+looks at the stored hash, at every start, for as long as it accepts the default password.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import shlex
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -21,29 +27,36 @@ from server.database import startup_lock
 from server.services.channel import DEFAULT_CHANNEL_CODE, SUPER_ADMIN_ROLE_CODE
 from server.services.errors import UserInputError
 from server.services.identifiers import normalise_identifier
-from server.services.passwords import hash_password
+from server.services.passwords import hash_password, verify_password
 from server.settings import Settings, SettingsError
+from server.workers import prepared_by_parent, repaired_by_parent
 
 logger = logging.getLogger(__name__)
 
 SUPER_ADMIN_ROLE_DESCRIPTION = "SuperAdmin"
 ALL_PERMISSIONS = [permission.value for permission in Permission]
+DEFAULT_PASSWORD = Settings().superadmin_password
 
 
 async def bootstrap(settings: Settings) -> bool:
-    """Create or repair; True when something cached sessions carry was repaired (clear the cache then)."""
+    """Create or repair; True when something cached sessions carry was repaired (clear the cache then).
+
+    In a worker, its parent has done it before starting the workers (server/workers.py): only its answer.
+    """
+    if prepared_by_parent():
+        return repaired_by_parent()
     identifier = _superadmin_identifier(settings)
-    default_password = settings.superadmin_password == Settings().superadmin_password
+    default_password = settings.superadmin_password == DEFAULT_PASSWORD
     # One instance at a time: concurrent first starts would race on the role's channel link.
     async with startup_lock(settings.database_url):
+        had_superadmin = await User.filter(is_superadmin=True).exists()
         channel = await _default_channel()
         role = await Role.filter(code=SUPER_ADMIN_ROLE_CODE).first()
         if role is None:
             role = await _first_start(settings, identifier, channel)
         repaired = await _repair_role(role)
         repaired = await _repair_superadmin(settings, identifier, role, default_password) or repaired
-    if default_password:
-        logger.warning("SUPERADMIN_PASSWORD is the default: set it before this service faces the internet")
+    await _check_password(settings, default_password, created=not had_superadmin)
     return repaired
 
 
@@ -53,6 +66,38 @@ def _superadmin_identifier(settings: Settings) -> str:
     except UserInputError as error:
         accepts = "an identifier of 1 to 255 visible characters"
         raise SettingsError("SUPERADMIN_IDENTIFIER", settings.superadmin_identifier, accepts) from error
+
+
+async def _check_password(settings: Settings, default_password: bool, created: bool) -> None:
+    """Warn while the superadmin's stored hash accepts the default password, and when an explicit
+    SUPERADMIN_PASSWORD is not (or no longer) the superadmin's, since it is applied only at creation.
+    A superadmin created by this start has SUPERADMIN_PASSWORD: no hash to check then."""
+    user = await User.filter(is_superadmin=True).only("id", "identifier", "password_hash").first()
+    if user is None:
+        return
+    if created:
+        accepts_default, accepts_setting = default_password, True
+    elif default_password:
+        accepts_default = accepts_setting = await verify_password(user.password_hash, DEFAULT_PASSWORD)
+    else:
+        accepts_default, accepts_setting = await asyncio.gather(
+            verify_password(user.password_hash, DEFAULT_PASSWORD),
+            verify_password(user.password_hash, settings.superadmin_password),
+        )
+    command = f"python -m server set-password {shlex.quote(user.identifier)}"
+    if accepts_default:
+        logger.warning(
+            "the superadmin %r still has the default password: change it with `%s` before this service faces"
+            " the internet",
+            user.identifier,
+            command,
+        )
+    elif not accepts_setting:
+        logger.warning(
+            "SUPERADMIN_PASSWORD is not the superadmin's password: it is applied only when the superadmin is"
+            " created; change the password with `%s`",
+            command,
+        )
 
 
 async def _default_channel() -> Channel:

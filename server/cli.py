@@ -1,53 +1,92 @@
-"""`python -m server [serve | migrate | clean-sessions | export-schema]`."""
+"""`python -m server [COMMAND]`: the server and the operators' commands (server/commands/).
+
+Exit codes: 0 done, 1 failed (one `error:` line), 2 bad usage or bad settings (one line each).
+Never a traceback. Settings come from the environment over the `.env` file of the working directory.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
-import time
+import tomllib
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
+from server.commands import EXIT_BAD_USAGE, EXIT_FAILURE, MODULES, Command, CommandError, one_line
+from server.commands.serve import serve_api
+from server.env_file import EnvFileError, environment
+from server.services.errors import ServiceError
 from server.settings import Settings, SettingsError
 
-EXIT_BAD_SETTINGS = 2
-EXIT_FAILURE = 1
+DISTRIBUTION = "session-service"
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server", description="The session service.")
-    commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="serve the GraphQL API (the default)")
-    commands.add_parser("migrate", help="apply database migrations and exit")
-    clean = commands.add_parser("clean-sessions", help="delete expired and idle sessions until none are left")
-    clean.add_argument("--batch-size", type=_positive_int, default=1000)
-    export = commands.add_parser("export-schema", help="print the GraphQL SDL")
-    export.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args(argv)
-
-    if args.command == "export-schema":
-        return _export_schema(args.output)
+    args = build_parser().parse_args(argv)
+    run: Command = getattr(args, "run", serve_api)
+    if not getattr(args, "reads_settings", True):
+        return _run(run, args, Settings())
     try:
-        settings = Settings.from_env(os.environ)
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_SETTINGS
+        settings = Settings.from_env(environment(os.environ, Path.cwd()))
+    except (SettingsError, EnvFileError) as error:
+        lines = error.lines() if isinstance(error, SettingsError) else error.problems
+        for line in lines:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_BAD_USAGE
+    configure_logging(settings, serving=run is serve_api)
+    return _run(run, args, settings)
+
+
+def configure_logging(settings: Settings, serving: bool) -> None:
+    """LOG_LEVEL, and the filters that keep secrets out of the logs (also each worker's, see server/workers.py)."""
     logging.basicConfig(level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _keep_secrets_out_of_logs(settings.log_level_number)
-    if args.command == "serve" or args.command is None:
-        return _serve(settings)
+    if not serving:  # an operator's command prints its outcome; Tortoise's start and stop are noise
+        logging.getLogger("tortoise").setLevel(max(settings.log_level_number, logging.WARNING))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        usage="%(prog)s [-h] [--version] [COMMAND ...]",
+        description="The session service: serves the GraphQL API (the default), and the operators' commands.",
+        epilog="Settings are read from the environment, over a .env file in the working directory. Exit codes:"
+        " 0 done, 1 failed, 2 bad usage or settings.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND", prog=parser.prog)
+    for module in MODULES:
+        module.register(commands)
+    return parser
+
+
+def version() -> str:
+    """The project's version: from the installed metadata, else from pyproject.toml."""
     try:
-        if args.command == "migrate":
-            asyncio.run(_migrate(settings))
-        else:
-            print(f"removed {asyncio.run(_clean_sessions(settings, args.batch_size))} sessions")
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        with PYPROJECT.open("rb") as file:
+            found: str = tomllib.load(file)["project"]["version"]
+            return found
+
+
+def _run(run: Command, args: argparse.Namespace, settings: Settings) -> int:
+    name = args.command or "serve"
+    try:
+        return run(args, settings)
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except ServiceError as error:  # refused as the API refuses it (identifier or password rules, ...)
+        print(f"error: {error.message}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"error: {name} interrupted", file=sys.stderr)
     except Exception as error:  # reported in one line, whatever failed
-        print(f"error: {args.command} failed: {_one_line(error)}", file=sys.stderr)
-        return EXIT_FAILURE
-    return 0
+        print(f"error: {name} failed: {one_line(error)}", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 #: Loggers whose DEBUG records carry secrets: Tortoise logs every query with its parameters (the INSERT
@@ -72,83 +111,3 @@ def _keep_secrets_out_of_logs(level: int) -> None:
         logging.getLogger(name).setLevel(max(level, logging.INFO))
     # A logger's filters survive uvicorn's dictConfig, which replaces only its handlers.
     logging.getLogger("uvicorn.access").addFilter(_NoQueryString())
-
-
-def _one_line(error: BaseException) -> str:
-    message = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if not 0 < number <= 100_000:
-        raise argparse.ArgumentTypeError("must be from 1 to 100000")
-    return number
-
-
-def _serve(settings: Settings) -> int:
-    import uvicorn
-
-    from server.app import create_app
-    from server.http_protocol import head_limited_protocol
-
-    # Migrate before serving, so an unreachable database is one clear line rather than a traceback.
-    try:
-        asyncio.run(_migrate(settings))
-    except Exception as error:
-        print(f"error: cannot open the database named by DATABASE_URL: {_one_line(error)}", file=sys.stderr)
-        return EXIT_FAILURE
-
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        http=head_limited_protocol(settings.max_header_bytes),
-        # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1, or from its own FORWARDED_ALLOW_IPS.
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=list(settings.forwarded_allow_ips),
-        log_level=settings.log_level,
-        access_log=settings.log_level == "debug",
-        server_header=False,
-    )
-    return 0
-
-
-async def _migrate(settings: Settings) -> None:
-    from server.database import close_database, open_database
-
-    await open_database(settings.database_url)
-    await close_database()
-
-
-async def _clean_sessions(settings: Settings, batch_size: int) -> int:
-    """Remove the whole backlog of expired and idle sessions, batch by batch."""
-    from server.cache import build_session_cache
-    from server.database import close_database, open_database
-    from server.services.cache_outages import CacheOutageBoard
-    from server.services.session_cleanup import SessionCleaner
-
-    await open_database(settings.database_url)
-    # A board without a reader: if Redis cannot be reached from here, the outage is posted, so the
-    # servers stop trusting copies of what this run deletes (the row goes stale once it exits).
-    outages = CacheOutageBoard() if settings.session_cache.startswith("redis://") else None
-    cache = build_session_cache(settings, settings.session_cache_namespace, outages=outages)
-    try:
-        return await SessionCleaner(cache, time.time).drain_expired_sessions(batch_size)
-    finally:
-        await cache.close()
-        await close_database()
-
-
-def _export_schema(output: Path | None) -> int:
-    from schema.schema import build_schema
-
-    sdl = build_schema().as_str() + "\n"
-    if output is None:
-        sys.stdout.write(sdl)
-    else:
-        output.write_text(sdl)
-    return 0

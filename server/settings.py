@@ -1,17 +1,20 @@
 """Settings read once from the environment into an immutable object.
 
-Every variable of RUNNING.md is parsed here; a bad value raises SettingsError naming the
-variable and what it accepts, which the CLI prints as one line before exiting with code 2.
+Every variable of RUNNING.md is parsed here. Every bad value is reported at once: SettingsError
+names one variable and what it accepts, and `errors` holds each bad variable's (the CLI prints one
+line each before exiting with code 2).
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Concatenate, ParamSpec, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 TOKEN_METHODS = ("cookie", "bearer")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -24,14 +27,39 @@ _IDENTIFIER = re.compile(r"^.{1,255}$")  # users.identifier is a CharField(max_l
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+#: Schemes of SESSION_CACHE that name a Redis server; `rediss` is Redis over TLS.
+REDIS_SCHEMES = ("redis", "rediss")
+#: What a rediss:// URL's query may set: the CA bundle to trust, and whether the certificate is verified.
+_TLS_OPTIONS = {"ssl_ca_certs": None, "ssl_cert_reqs": ("required", "none")}
+#: WEB_CONCURRENCY's ceiling: far more processes than cores only adds memory and connections
+MAX_WORKERS = 64
+_CACHE_ACCEPTS = "memory, noop, redis://host:port/db or rediss://host:port/db[?ssl_ca_certs=PATH]"
 
 
 class SettingsError(ValueError):
-    """A setting has a value the service cannot use."""
+    """A setting has a value the service cannot use; `errors` lists every such setting (this one alone,
+    or all that Settings.from_env found, in the order of the settings)."""
 
     def __init__(self, variable: str, value: str, accepts: str) -> None:
         super().__init__(f"{variable}={_redact(value)!r} is not valid: expected {accepts}")
         self.variable = variable
+        self.errors: tuple[SettingsError, ...] = (self,)
+
+    @classmethod
+    def of(cls, errors: Sequence[SettingsError]) -> SettingsError:
+        """One error standing for all of `errors`: the first, carrying the others too."""
+        first = errors[0]
+        first.errors = tuple(errors)
+        return first
+
+    def lines(self) -> list[str]:
+        """One line per bad setting."""
+        return [str(error) for error in self.errors]
+
+
+def is_redis_url(url: str) -> bool:
+    """Whether SESSION_CACHE names a Redis server (redis:// or rediss://)."""
+    return url.split("://", 1)[0] in REDIS_SCHEMES if "://" in url else False
 
 
 def _redact(value: str) -> str:
@@ -60,6 +88,8 @@ class Settings:
     database_url: str = "sqlite://data/sessions.sqlite3"
     session_cache: str = "memory"
     session_cache_size: int = 10000
+    #: with SESSION_CACHE=redis://…, an in-process first tier of SESSION_CACHE_SIZE sessions in front of Redis
+    session_cache_first_tier: bool = True
     session_duration: float = 31536000.0
     session_cache_ttl: float = 300.0
     session_cache_timeout_ms: int = 50
@@ -94,6 +124,13 @@ class Settings:
     login_rate_limit: tuple[int, float] | None = (10, 180.0)
     #: seconds after creation when a session ends however active it is; None: no absolute limit
     session_max_lifetime: float | None = None
+    # Processes and observability.
+    #: worker processes serving one port (uvicorn's WEB_CONCURRENCY); each is an instance of its own
+    web_concurrency: int = 1
+    #: whether /metrics (Prometheus text format) is served
+    metrics: bool = True
+    #: (host, port) of a listener of its own for /metrics; None: /metrics is on the main port
+    metrics_address: tuple[str, int] | None = None
 
     @property
     def uses_cookie(self) -> bool:
@@ -111,17 +148,24 @@ class Settings:
     def log_level_number(self) -> int:
         return logging.getLevelNamesMapping()[self.log_level.upper()]
 
+    @property
+    def uses_redis(self) -> bool:
+        """Whether the session cache (and the login limiter's counters) live in Redis."""
+        return is_redis_url(self.session_cache)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """The settings `environ` gives; SettingsError listing every bad variable (see `errors`)."""
         reader = _Reader(environ)
         database_url = reader.database_url("DATABASE_URL", cls.database_url)
         database_is_sqlite = database_url.startswith("sqlite://")
-        return cls(
+        settings = cls(
             host=reader.host("HOST", cls.host),
             port=reader.integer("PORT", cls.port, low=0, high=65535),
             database_url=database_url,
             session_cache=reader.cache_url("SESSION_CACHE", cls.session_cache),
             session_cache_size=reader.integer("SESSION_CACHE_SIZE", cls.session_cache_size, low=1, high=10**8),
+            session_cache_first_tier=reader.boolean("SESSION_CACHE_FIRST_TIER", cls.session_cache_first_tier),
             session_duration=reader.duration("SESSION_DURATION", "1y"),
             session_cache_ttl=reader.duration("SESSION_CACHE_TTL", "300"),
             session_cache_timeout_ms=reader.integer(
@@ -162,20 +206,48 @@ class Settings:
             forwarded_allow_ips=reader.addresses("FORWARDED_ALLOW_IPS"),
             login_rate_limit=reader.rate("LOGIN_RATE_LIMIT", "10/3m"),
             session_max_lifetime=reader.optional_duration("SESSION_MAX_LIFETIME", "off"),
+            web_concurrency=reader.integer("WEB_CONCURRENCY", cls.web_concurrency, low=1, high=MAX_WORKERS),
+            metrics=reader.boolean("METRICS", cls.metrics),
+            metrics_address=reader.address("METRICS_ADDRESS"),
         )
+        if reader.errors:
+            raise SettingsError.of(reader.errors)
+        return settings
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _collected(read: Callable[Concatenate[_Reader, str, _P], _T]) -> Callable[Concatenate[_Reader, str, _P], _T]:
+    """A reader method that notes a bad value and goes on with the default, so that every bad
+    variable is reported at once (a default is always valid)."""
+
+    @functools.wraps(read)
+    def collecting(reader: _Reader, name: str, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return read(reader, name, *args, **kwargs)
+        except SettingsError as error:
+            reader.errors.append(error)
+            return read(_Reader({}), name, *args, **kwargs)
+
+    return collecting
 
 
 class _Reader:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
+        self.errors: list[SettingsError] = []
 
     def _raw(self, name: str, default: str) -> str:
         value = self._environ.get(name)
         return default if value is None or value.strip() == "" else value.strip()
 
+    @_collected
     def text(self, name: str, default: str) -> str:
         return self._raw(name, default)
 
+    @_collected
     def host(self, name: str, default: str) -> str:
         value = self._raw(name, default)
         try:
@@ -185,6 +257,7 @@ class _Reader:
                 raise SettingsError(name, value, "a host name or an IP address, without scheme or port") from None
         return value
 
+    @_collected
     def secret(self, name: str, default: str) -> str:
         """Taken as it is: spaces may belong to a password, and a blank one is refused, not defaulted."""
         value = self._environ.get(name)
@@ -194,12 +267,14 @@ class _Reader:
             raise SettingsError(name, "", "a password that is not only white space")
         return value
 
+    @_collected
     def pattern(self, name: str, default: str, pattern: re.Pattern[str], accepts: str) -> str:
         value = self._raw(name, default)
         if not pattern.match(value):
             raise SettingsError(name, value, accepts)
         return value
 
+    @_collected
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
         value = self._raw(name, str(default))
         try:
@@ -210,6 +285,7 @@ class _Reader:
             raise SettingsError(name, value, f"a whole number from {low} to {high}")
         return number
 
+    @_collected
     def duration(self, name: str, default: str) -> float:
         value = self._raw(name, default)
         try:
@@ -218,6 +294,7 @@ class _Reader:
             accepts = "a positive number of seconds, or a number with s, m, h, d, w or y"
             raise SettingsError(name, value, accepts) from None
 
+    @_collected
     def optional_duration(self, name: str, default: str) -> float | None:
         """A duration, or None for "off"."""
         value = self._raw(name, default)
@@ -228,6 +305,7 @@ class _Reader:
         except ValueError:
             raise SettingsError(name, value, "off, or a duration such as 3600, 30m, 1h or 7d") from None
 
+    @_collected
     def rate(self, name: str, default: str) -> tuple[int, float] | None:
         """ "N/duration" (N attempts per window), or None for "off"."""
         value = self._raw(name, default)
@@ -242,6 +320,7 @@ class _Reader:
             raise SettingsError(name, value, "off, or attempts per window such as 10/3m")
         return attempts, seconds
 
+    @_collected
     def origins(self, name: str) -> tuple[str, ...]:
         """Exact origins (scheme://host[:port]); a wildcard is refused because cookies are credentials."""
         value = self._raw(name, "")
@@ -252,6 +331,7 @@ class _Reader:
                 raise SettingsError(name, value, "a comma-separated list of origins such as https://shop.example")
         return origins
 
+    @_collected
     def addresses(self, name: str) -> tuple[str, ...]:
         """IP addresses and networks (10.0.0.0/8), or `*` for every peer; none when unset."""
         value = self._raw(name, "")
@@ -265,6 +345,25 @@ class _Reader:
         except ValueError:
             raise SettingsError(name, value, "IP addresses or networks such as 10.0.0.1,10.1.0.0/16, or *") from None
 
+    @_collected
+    def address(self, name: str) -> tuple[str, int] | None:
+        """`host:port` (`[v6 address]:port` for IPv6), or None when unset."""
+        value = self._raw(name, "")
+        if not value:
+            return None
+        accepts = "host:port, such as 127.0.0.1:9100"
+        host, sep, port = value.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise SettingsError(name, value, accepts)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if not _HOST_NAME.match(host):
+                raise SettingsError(name, value, accepts) from None
+        return host, int(port)
+
+    @_collected
     def boolean(self, name: str, default: bool) -> bool:
         value = self._raw(name, "true" if default else "false").lower()
         if value in _TRUE:
@@ -273,12 +372,14 @@ class _Reader:
             return False
         raise SettingsError(name, value, "true or false")
 
+    @_collected
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self._raw(name, default).lower()
         if value not in choices:
             raise SettingsError(name, value, "one of " + ", ".join(choices))
         return value
 
+    @_collected
     def token_methods(self, name: str) -> tuple[str, ...]:
         value = self._raw(name, ",".join(TOKEN_METHODS))
         methods = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
@@ -286,6 +387,7 @@ class _Reader:
             raise SettingsError(name, value, "cookie, bearer, or cookie,bearer")
         return methods
 
+    @_collected
     def database_url(self, name: str, default: str) -> str:
         value = self._raw(name, default)
         scheme = value.split("://", 1)[0] if "://" in value else ""
@@ -297,18 +399,26 @@ class _Reader:
                 return value
         raise SettingsError(name, value, "sqlite://PATH or postgres://user:pass@host:port/db")
 
+    @_collected
     def cache_url(self, name: str, default: str) -> str:
         value = self._raw(name, default)
         if value in ("memory", "noop"):
             return value
         parts = urlsplit(value)
-        if parts.scheme == "redis" and parts.hostname:
-            try:
-                _ = parts.port  # raises ValueError when out of range
-                db = parts.path.strip("/")
-                if db and not db.isdigit():
-                    raise ValueError(db)
-            except ValueError:
-                raise SettingsError(name, value, "memory, noop or redis://host:port/db") from None
-            return value
-        raise SettingsError(name, value, "memory, noop or redis://host:port/db")
+        if parts.scheme not in REDIS_SCHEMES or not parts.hostname:
+            raise SettingsError(name, value, _CACHE_ACCEPTS)
+        try:
+            _ = parts.port  # raises ValueError when out of range
+            db = parts.path.strip("/")
+            if db and not db.isdigit():
+                raise ValueError(db)
+            options = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+            for option, option_value in options:
+                if parts.scheme != "rediss" or option not in _TLS_OPTIONS:
+                    raise ValueError(option)
+                choices = _TLS_OPTIONS[option]
+                if (choices is not None and option_value not in choices) or not option_value:
+                    raise ValueError(option_value)
+        except ValueError:
+            raise SettingsError(name, value, _CACHE_ACCEPTS) from None
+        return value

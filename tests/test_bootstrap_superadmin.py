@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,6 +26,7 @@ from server.services.channel import SUPER_ADMIN_ROLE_CODE
 from server.settings import Settings, SettingsError
 from tests.conftest import SettingsFactory
 from tests.graphql import GraphQLClient
+from tests.live_server import REPO_ROOT, SERVER_SETTINGS
 from tests.schema.helpers import SUPERADMIN
 
 LOGIN = """
@@ -35,6 +39,7 @@ mutation Login($username: String!, $password: String!) {
 CREATE_CHANNEL = "mutation CreateChannel($code: String!) { createChannel(input: {code: $code}) { id } }"
 UPDATE_USER = "mutation UpdateUser($input: UpdateUserInput!) { updateUser(input: $input) { identifier } }"
 DELETE_USER = "mutation DeleteUser($id: ID!) { deleteUser(id: $id) { success } }"
+SESSION_FROM_TOKEN = "query S($token: String!) { sessionFromToken(token: $token) { id } }"
 EVERY_PERMISSION = [permission.value for permission in Permission]
 EXPLICIT_PASSWORD = "an-explicit-Password-1"
 
@@ -179,3 +184,92 @@ async def test_a_superadmin_identifier_with_an_invisible_character_is_a_settings
     with pytest.raises(SettingsError, match="SUPERADMIN_IDENTIFIER"):
         async with running(make_settings(superadmin_identifier="root\u200b")):
             pass
+
+
+DEFAULT_PASSWORD_WARNING = (
+    "the superadmin 'superadmin' still has the default password: change it with"
+    " `python -m server set-password superadmin` before this service faces the internet"
+)
+NOT_THE_SUPERADMINS_PASSWORD = (
+    "SUPERADMIN_PASSWORD is not the superadmin's password: it is applied only when the superadmin is created;"
+    " change the password with `python -m server set-password superadmin`"
+)
+
+
+def bootstrap_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "server.bootstrap" and r.levelno == logging.WARNING]
+
+
+def set_password(settings: Settings, identifier: str, password: str) -> subprocess.CompletedProcess[str]:
+    """`python -m server set-password` as an operator runs it, on the settings' database and cache."""
+    env = {key: value for key, value in os.environ.items() if key not in SERVER_SETTINGS}
+    env.update(
+        DATABASE_URL=settings.database_url,
+        SESSION_CACHE=settings.session_cache,
+        SESSION_CACHE_NAMESPACE=settings.session_cache_namespace,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "server", "set-password", identifier],
+        cwd=REPO_ROOT,
+        env=env,
+        input=f"{password}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_the_default_password_warning_is_logged_at_every_start_while_the_stored_hash_accepts_it(
+    make_settings: SettingsFactory, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a first start with the default password
+    async with running(settings):
+        pass
+    assert bootstrap_warnings(caplog) == [DEFAULT_PASSWORD_WARNING]
+
+    # when the service restarts with SUPERADMIN_PASSWORD set
+    caplog.clear()
+    explicit = make_settings(login_rate_limit=None, superadmin_password=EXPLICIT_PASSWORD)
+    async with running(explicit) as client:
+        # then the password was not changed (it applies at creation), and both warnings say so
+        assert (await login(client, *SUPERADMIN))["__typename"] == "CachedSession"
+        assert (await login(client, "superadmin", EXPLICIT_PASSWORD))["__typename"] == "InvalidCredentialsError"
+    assert bootstrap_warnings(caplog) == [DEFAULT_PASSWORD_WARNING]
+
+    caplog.clear()
+    async with running(settings):
+        pass
+    assert bootstrap_warnings(caplog) == [DEFAULT_PASSWORD_WARNING]
+
+
+async def test_set_password_ends_the_default_password_warning_and_its_sessions(
+    make_settings: SettingsFactory, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a superadmin on the default password, logged in
+    async with running(settings) as client:
+        session = await login(client, *SUPERADMIN)
+
+    # when the operator sets its password
+    result = set_password(settings, "superadmin", EXPLICIT_PASSWORD)
+    assert (result.returncode, result.stdout) == (0, "set the password of 'superadmin' and ended their sessions\n")
+
+    # then no start warns about the default password, the session has ended, only the new password logs in
+    caplog.clear()
+    async with running(settings) as client:
+        assert (await client.ok(SESSION_FROM_TOKEN, {"token": session["token"]})) == {"sessionFromToken": None}
+        assert (await login(client, *SUPERADMIN))["__typename"] == "InvalidCredentialsError"
+        assert (await login(client, "superadmin", EXPLICIT_PASSWORD))["__typename"] == "CachedSession"
+    assert bootstrap_warnings(caplog) == [NOT_THE_SUPERADMINS_PASSWORD]  # SUPERADMIN_PASSWORD is still the default
+
+    caplog.clear()
+    async with running(make_settings(login_rate_limit=None, superadmin_password=EXPLICIT_PASSWORD)):
+        pass
+    assert bootstrap_warnings(caplog) == []
+
+
+async def test_a_first_start_with_an_explicit_password_warns_about_nothing(
+    make_settings: SettingsFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(make_settings(login_rate_limit=None, superadmin_password=EXPLICIT_PASSWORD)) as client:
+        assert (await login(client, "superadmin", EXPLICIT_PASSWORD))["__typename"] == "CachedSession"
+    assert bootstrap_warnings(caplog) == []

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio.connection import Connection, SSLConnection
 
+from server.clients import redis_client
+from server.env_file import EnvFileError, environment, read_env_file
 from server.settings import Settings, SettingsError
 
 RUNNING_MD = Path(__file__).resolve().parents[2] / "shared/contract/RUNNING.md"
@@ -278,3 +281,143 @@ def test_error_never_shows_a_password(variable: str, value: str) -> None:
         Settings.from_env({variable: value})
     assert variable in str(raised.value)
     assert "Sup3r-s3cret" not in str(raised.value)
+
+
+def test_every_bad_variable_is_reported_together_in_the_order_of_the_settings() -> None:
+    environ = {"PORT": "http", "TOKEN_METHOD": "header", "SESSION_DURATION": "forever", "LOG_LEVEL": "info"}
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(environ)
+    assert [error.variable for error in raised.value.errors] == ["PORT", "SESSION_DURATION", "TOKEN_METHOD"]
+    assert raised.value.lines() == [
+        "PORT='http' is not valid: expected a whole number from 0 to 65535",
+        "SESSION_DURATION='forever' is not valid: expected a positive number of seconds, or a number with s, m, h,"
+        " d, w or y",
+        "TOKEN_METHOD='header' is not valid: expected cookie, bearer, or cookie,bearer",
+    ]
+
+
+def test_one_bad_variable_is_one_error() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"PORT": "http"})
+    assert raised.value.errors == (raised.value,)
+    assert raised.value.lines() == [str(raised.value)]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "rediss://cache.internal:6380/0",
+        "rediss://:pw@cache.internal/1",
+        "rediss://cache.internal/0?ssl_ca_certs=/etc/ssl/private-ca.pem",
+        "rediss://cache.internal/0?ssl_cert_reqs=none",
+        "rediss://cache.internal/0?ssl_cert_reqs=required&ssl_ca_certs=/ca.pem",
+    ],
+)
+def test_rediss_urls_are_accepted(value: str) -> None:
+    settings = Settings.from_env({"SESSION_CACHE": value})
+    assert (settings.session_cache, settings.uses_redis) == (value, True)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "rediss://h/0?ssl_cert_reqs=optional",
+        "rediss://h/0?ssl_ca_certs=",
+        "rediss://h/0?verify=no",
+        "redis://h/0?ssl_cert_reqs=none",
+        "rediss:///0",
+        "redis+tls://h/0",
+    ],
+)
+def test_bad_redis_urls_are_refused(value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"SESSION_CACHE": value})
+    assert raised.value.variable == "SESSION_CACHE" and "rediss://" in str(raised.value)
+
+
+@pytest.mark.parametrize(("value", "uses_redis"), [("memory", False), ("noop", False), ("redis://h/0", True)])
+def test_uses_redis(value: str, uses_redis: bool) -> None:
+    assert Settings.from_env({"SESSION_CACHE": value}).uses_redis is uses_redis
+
+
+def test_a_rediss_client_verifies_the_certificate_and_the_host_name_by_default() -> None:
+    client = redis_client("rediss://:pw@cache.internal:6380/2", socket_timeout=0.05)
+    kwargs = client.connection_pool.connection_kwargs
+    assert client.connection_pool.connection_class is SSLConnection
+    assert (kwargs["host"], kwargs["port"], kwargs["db"], kwargs["password"]) == ("cache.internal", 6380, 2, "pw")
+    assert (kwargs["ssl_cert_reqs"], kwargs["ssl_check_hostname"], kwargs["ssl_ca_certs"]) == ("required", True, None)
+
+
+def test_a_rediss_client_takes_a_ca_bundle_or_no_verification_from_the_url() -> None:
+    trusting = redis_client("rediss://h/0?ssl_ca_certs=/etc/ca.pem", socket_timeout=0.05).connection_pool
+    assert (trusting.connection_kwargs["ssl_ca_certs"], trusting.connection_kwargs["ssl_cert_reqs"]) == (
+        "/etc/ca.pem",
+        "required",
+    )
+    unverified = redis_client("rediss://h/0?ssl_cert_reqs=none", socket_timeout=0.05).connection_pool
+    assert (unverified.connection_kwargs["ssl_cert_reqs"], unverified.connection_kwargs["ssl_check_hostname"]) == (
+        "none",
+        False,
+    )
+
+
+def test_a_redis_client_is_plain_tcp() -> None:
+    assert redis_client("redis://h/0", socket_timeout=0.05).connection_pool.connection_class is Connection
+
+
+# --- The .env file ------------------------------------------------------------------------------
+
+ENV_FILE_TEXT = """\
+# a comment, then a blank line
+
+PORT=8080
+export HOST=0.0.0.0
+SESSION_DURATION = 2h   # trailing comment
+SUPERADMIN_PASSWORD='single # quoted $kept \\n'
+AUTH_TOKEN_HEADER="x-auth"  # comment
+SESSION_COOKIE_NAME="a\\"b\\\\c\\n"
+LOG_LEVEL=warning
+LOG_LEVEL=debug
+CORS_ALLOW_ORIGINS=
+"""
+
+
+def test_the_env_file_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text(ENV_FILE_TEXT)
+    assert read_env_file(path) == {
+        "PORT": "8080",
+        "HOST": "0.0.0.0",
+        "SESSION_DURATION": "2h",
+        "SUPERADMIN_PASSWORD": "single # quoted $kept \\n",
+        "AUTH_TOKEN_HEADER": "x-auth",
+        "SESSION_COOKIE_NAME": 'a"b\\c\n',
+        "LOG_LEVEL": "debug",
+        "CORS_ALLOW_ORIGINS": "",
+    }
+
+
+def test_the_real_environment_wins_over_the_env_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("PORT=8080\nHOST=0.0.0.0\nLOG_LEVEL=debug\n")
+    merged = environment({"PORT": "9090", "LOG_LEVEL": "", "PATH": "/bin"}, tmp_path)
+    assert merged == {"PORT": "9090", "HOST": "0.0.0.0", "LOG_LEVEL": "", "PATH": "/bin"}
+    settings = Settings.from_env(merged)
+    assert (settings.port, settings.host, settings.log_level) == (9090, "0.0.0.0", "info")
+
+
+def test_without_an_env_file_the_environment_is_taken_as_it_is(tmp_path: Path) -> None:
+    assert environment({"PORT": "9090"}, tmp_path) == {"PORT": "9090"}
+
+
+def test_every_bad_line_of_the_env_file_is_named_without_its_value(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text('PORT=8080\nSUPERADMIN_PASSWORD=\'s3cret\nthis is not a setting\nX="a" trailing\n1X=2\n')
+    with pytest.raises(EnvFileError) as raised:
+        read_env_file(path)
+    assert [problem.split(":")[0] for problem in raised.value.problems] == [
+        ".env line 2",
+        ".env line 3",
+        ".env line 4",
+        ".env line 5",
+    ]
+    assert "s3cret" not in str(raised.value)

@@ -42,6 +42,10 @@ class UserService:
     async def find_one(self, user_id: int) -> User | None:
         return await User.filter(id=user_id).prefetch_related("roles__channels").first()
 
+    async def find_by_identifier(self, identifier: str) -> User | None:
+        """The user `identifier` names once normalised (BAD_USER_INPUT when no user could have it)."""
+        return await User.filter(identifier=_checked_identifier(identifier)).prefetch_related("roles__channels").first()
+
     async def find_manageable(self, user_id: int, *, actor: Actor) -> User:
         """The user, with roles and channels, if the actor holds all the user holds (to act on or as them)."""
         user = await self.find_one(user_id)
