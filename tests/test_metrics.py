@@ -12,6 +12,7 @@ from tests.live_server import free_port, live_server
 from tests.metrics_text import ACTIVE_SESSION, LOGIN, graphql, new_session_token, scrape
 
 PASSWORD = "live-server-not-the-default"
+LOGOUT = "mutation { logout { success } }"
 
 
 def test_counters_move_as_requests_do(tmp_path: Path) -> None:
@@ -22,6 +23,8 @@ def test_counters_move_as_requests_do(tmp_path: Path) -> None:
 
         for _ in range(3):
             assert graphql(base, ACTIVE_SESSION, token)["data"]["activeSession"] is not None
+        assert graphql(base, ACTIVE_SESSION, "unknown-token-" + "x" * 30)["data"]["activeSession"] is None
+        assert graphql(base, LOGOUT, token)["data"]["logout"] == {"success": True}
         login = graphql(base, LOGIN, u="superadmin", p=PASSWORD)["data"]["login"]
         wrong = graphql(base, LOGIN, u="superadmin", p="wrong")["data"]["login"]
         limited = httpx.post(
@@ -33,7 +36,12 @@ def test_counters_move_as_requests_do(tmp_path: Path) -> None:
     assert wrong["__typename"] == "InvalidCredentialsError"
     assert limited["errors"]
     moved = {key: after[key] - before.get(key, 0.0) for key in after if after[key] != before.get(key, 0.0)}
-    assert moved["session_service_session_lookup_seconds_count"] == 3
+    assert moved["session_service_session_lookup_seconds_count"] == 5  # the logout's lookup too
+    assert moved['session_service_session_lookups_total{outcome="first_tier"}'] == 4
+    assert moved['session_service_session_lookups_total{outcome="unknown"}'] == 1
+    assert moved['session_service_sessions_created_total{type="anonymous"}'] == 1
+    assert moved['session_service_sessions_created_total{type="authenticated"}'] == 1
+    assert moved['session_service_sessions_revoked_total{reason="logout"}'] == 1
     assert moved['session_service_login_attempts_total{outcome="success"}'] == 1
     assert moved['session_service_login_attempts_total{outcome="invalid"}'] == 1
     assert moved['session_service_login_attempts_total{outcome="rate_limited"}'] == 1

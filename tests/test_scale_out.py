@@ -30,6 +30,7 @@ import redis
 
 from server.clients import LISTENER_NAME
 from tests.live_server import REPO_ROOT, free_port, stop_process
+from tests.metrics_text import scrape
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -314,10 +315,22 @@ def test_delete_sessions_by_active_order_on_a_ends_the_session_everywhere(cluste
 def test_logout_on_a_ends_the_session_everywhere(cluster: Cluster) -> None:
     token, _ = login(cluster.a, "superadmin", SUPERADMIN_PASSWORD)
     cached_everywhere(cluster, token)
+    sent, received = SENT, RECEIVED
+    before = scrape(cluster.a.url), scrape(cluster.b.url)
 
     assert graphql(cluster.a, LOGOUT, token) == {"logout": {"success": True}}
 
     seen_everywhere(cluster, lambda instance: lookup(instance, token) is None)
+    after = scrape(cluster.a.url), scrape(cluster.b.url)
+    messages = 0 if cluster.config == "redis-alone" else 1
+    assert after[0].get(sent, 0) - before[0].get(sent, 0) == messages
+    assert after[1].get(received, 0) - before[1].get(received, 0) == messages
+    assert after[0][REVOKED_BY_LOGOUT] - before[0].get(REVOKED_BY_LOGOUT, 0) == 1
+
+
+SENT = "session_service_invalidations_sent_total"
+RECEIVED = "session_service_invalidations_received_total"
+REVOKED_BY_LOGOUT = 'session_service_sessions_revoked_total{reason="logout"}'
 
 
 def test_a_password_change_on_a_ends_the_other_sessions_everywhere(cluster: Cluster, admin: str) -> None:

@@ -30,6 +30,7 @@ from server.cache.base import Fence, SessionCacheStrategy
 from server.cache.invalidation import Invalidation, InvalidationChannel, split
 from server.cache.memory import InMemorySessionCacheStrategy
 from server.cached_session import CachedSession
+from server.metrics import record_invalidation_received, record_invalidation_sent, record_lookup
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class CoherentSessionCache:
     def received(self, message: Invalidation) -> None:
         if message.sender == self.instance:
             return
+        record_invalidation_received()
         if message.clear:
             self.local.forget_all()
         else:
@@ -91,10 +93,13 @@ class CoherentSessionCache:
         if self.trusted:
             cached, local_fence = await self.local.lookup(key)
             if cached is not None:
+                record_lookup("first_tier")
                 return cached, _fence(local_fence, None)
         if self.remote is None:
             return None, _fence(local_fence, None)
         cached, remote_fence = await self.remote.lookup(key)
+        if cached is not None:
+            record_lookup("second_tier")
         if cached is not None and local_fence is not None:
             await self.local.set(key, cached, local_fence)  # refused if an invalidation came meanwhile
         return cached, _fence(local_fence, remote_fence)
@@ -143,6 +148,8 @@ class CoherentSessionCache:
                 await self.channel.publish(message)
             except Exception as error:
                 failure = failure or error
+            else:
+                record_invalidation_sent()
         if failure is not None:
             raise failure
 

@@ -38,6 +38,9 @@ class DefaultSessionCacheStrategy:
     trip (MGET), so a `clear()` on any instance sharing the namespace is seen here at once.
     """
 
+    #: how the guard counts a hit (server/metrics.py)
+    answers_from = "second_tier"
+
     def __init__(self, cache: BaseCache, namespace: str) -> None:
         if not isinstance(cache.serializer, StringSerializer | NullSerializer):
             raise TypeError(

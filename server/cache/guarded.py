@@ -24,6 +24,7 @@ from typing import Protocol, TypeVar
 
 from server.cache.base import Fence, SessionCacheStrategy
 from server.cached_session import CachedSession
+from server.metrics import LookupOutcome, record_cache_fallback, record_cache_outage, record_lookup
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,6 +66,8 @@ class GuardedSessionCache:
         self.strategy = strategy
         self._clock = clock
         self._outages = outages
+        #: how a hit is counted; a strategy with tiers of its own counts its hits itself
+        self._hit: LookupOutcome | None = getattr(strategy, "answers_from", None)
         self._failing = False
         #: counts the clears made when the cache came back; a result read before one is not trusted
         self._epoch = 0
@@ -76,6 +79,8 @@ class GuardedSessionCache:
         cached, fence = await self._call(self.strategy.lookup(key), _NOTHING)
         if cached is not None:
             if cached.cache_expiry > self._clock() and cached.expires > datetime.fromtimestamp(self._clock(), UTC):
+                if self._hit is not None:
+                    record_lookup(self._hit)
                 return cached, fence
             cached = None
         if fence is None and not self._failing:  # the lookup was the first after an outage, which cleared
@@ -114,8 +119,10 @@ class GuardedSessionCache:
         try:
             result = await call
         except Exception as error:
+            record_cache_fallback()
             if not self._failing:
                 self._failing = True
+                record_cache_outage()
                 logger.warning("session cache unavailable, using the database: %s", type(error).__name__)
                 if self._outages is not None:
                     self._outages.report()

@@ -24,6 +24,9 @@ class InMemorySessionCacheStrategy:
     fenced write is refused if its key was deleted (or everything cleared) at a later version.
     """
 
+    #: how the guard counts a hit (server/metrics.py)
+    answers_from = "first_tier"
+
     def __init__(self, max_size: int) -> None:
         if max_size < 1:
             raise ValueError(f"max_size must be at least 1, got {max_size}")

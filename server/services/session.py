@@ -17,6 +17,7 @@ from tortoise.transactions import in_transaction
 from models import Channel, Order, Session, SessionType, User
 from server.cache import Fence, GuardedSessionCache
 from server.cached_session import CachedSession
+from server.metrics import RevokeReason, record_lookup, record_session_created, record_sessions_revoked
 from server.services.errors import SessionEndedError
 from server.services.orders_merge import lock_for_login, merge_guest_order
 from server.services.request_context import RequestContext
@@ -59,6 +60,7 @@ class SessionService:
         stored = StoredSession.new_guest(record.id, key, now, record.expires, channel_id)
         session = self.serialize_session(stored, token)
         await self._cache.set(key, session.without_token())
+        record_session_created("anonymous")
         return session
 
     async def create_new_authenticated_session(
@@ -94,6 +96,8 @@ class SessionService:
             )
             await User.filter(id=user.id).using_db(connection).update(last_login=now)
         await self._cache.forget(merge.deleted_session_hashes)
+        record_sessions_revoked("login", len(merge.deleted_session_hashes))
+        record_session_created("authenticated")
         return await self._created(token, key)
 
     async def get_session_from_token(self, token: str) -> CachedSession | None:
@@ -106,12 +110,15 @@ class SessionService:
         into the user's) is ENDED_BY_LOGIN rather than None, for MERGED_SESSION_GRACE; and whether
         this lookup slid the expiry of a remembered session (its cookie's lifetime is then renewed)."""
         if not is_plausible_token(token):
+            record_lookup("unknown")
             return None, False
         key = token_digest(token)
         cached, fence = await self._cache.lookup(key)
         if cached is not None:
             return cached.with_token(token, key), False
-        return await self._refill(token, key, fence)
+        found = await self._refill(token, key, fence)
+        record_lookup("database" if type(found[0]) is CachedSession else "unknown")
+        return found
 
     def serialize_session(self, session: StoredSession, token: str = "") -> CachedSession:
         """The form of a stored session the API returns and the cache keeps (see SessionLifetime.cached_until)."""
@@ -150,10 +157,11 @@ class SessionService:
         """End one session (logout): gone from the database and the cache."""
         deleted = await Session.filter(token_hash=session.cache_key).delete()
         await self._cache.forget([session.cache_key])
+        record_sessions_revoked("logout", deleted)
         return deleted > 0
 
     async def delete_sessions_by_user(self, user_id: int) -> int:
-        return await self._delete_where(user_id=user_id)
+        return await self._delete_where("user", user_id=user_id)
 
     async def delete_user_sessions_in(
         self, connection: BaseDBAsyncClient, user_id: int, keep_session_id: int | None = None
@@ -167,12 +175,13 @@ class SessionService:
             query = query.exclude(id=keep_session_id)
         return await delete_sessions(query, connection)
 
-    async def forget_cached(self, keys: list[str]) -> None:
+    async def forget_cached(self, keys: list[str], reason: RevokeReason) -> None:
         """Drop the cached copies of sessions deleted from the database (keys are token digests)."""
         await self._cache.forget(keys)
+        record_sessions_revoked(reason, len(keys))
 
     async def delete_sessions_by_active_order_id(self, active_order_id: int) -> int:
-        return await self._delete_where(active_order_id=active_order_id)
+        return await self._delete_where("active_order", active_order_id=active_order_id)
 
     async def clean_expired_sessions(self, batch_size: int = 1000) -> int:
         return await self._cleaner.clean_expired_sessions(batch_size)  # see SessionCleaner
@@ -233,7 +242,7 @@ class SessionService:
             raise SessionEndedError()
         return updated
 
-    async def _delete_where(self, **conditions: int) -> int:
+    async def _delete_where(self, reason: RevokeReason, **conditions: int) -> int:
         keys = await delete_sessions(Session.filter(**conditions), Session._meta.db)
-        await self._cache.forget(keys)
+        await self.forget_cached(keys, reason)
         return len(keys)

@@ -131,7 +131,7 @@ class UserService:
             if identifier is None:
                 raise
             raise UserInputError(f"a user with the identifier '{identifier}' already exists") from None
-        await self._sessions.forget_cached(ended)
+        await self._sessions.forget_cached(ended, "password_changed")
         if identifier is not None or verified is not None or roles is not None:
             await self._sessions.clear_cache()
         return await self._reloaded(user_id)
@@ -148,7 +148,7 @@ class UserService:
                 raise EntityNotFoundError("User", user_id)
             ended = await self._sessions.delete_user_sessions_in(connection, user_id)
             await User.filter(id=user_id).using_db(connection).delete()
-        await self._sessions.forget_cached(ended)
+        await self._sessions.forget_cached(ended, "user_deleted")
 
     async def change_password(
         self, session: CachedSession, current_password: str, new_password: str, client_address: str | None = None
@@ -184,7 +184,7 @@ class UserService:
                 return False
             await User.filter(id=user.id).using_db(connection).update(password_hash=password_hash)
             ended = await self._sessions.delete_user_sessions_in(connection, user.id, keep_session_id=session.id)
-        await self._sessions.forget_cached(ended)
+        await self._sessions.forget_cached(ended, "password_changed")
         if self._limiter is not None:
             await self._limiter.reset(identifier_key(user.identifier))
         return True
