@@ -45,6 +45,7 @@ clean-sessions: install
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/propagation.py
 
 # GraphiQL, React and ReactDOM at the versions pinned in server/playground/sources.json, from the npm registry.
 graphiql-assets: install
