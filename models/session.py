@@ -21,6 +21,18 @@ class Session(TimestampedModel):
     #: false for a login without rememberMe, whose cookie ends with the browser session
     remember_me = fields.BooleanField(default=True, db_default=True)
     authentication_strategy = fields.CharField(max_length=64, null=True)
+    #: when a request presenting the token as its own credential was last served, to SESSION_ACTIVITY_RESOLUTION
+    seen_at = fields.DatetimeField(null=True)
+    #: the client address of the creating or last refreshing request, as SESSION_CLIENT_ADDRESS keeps it
+    client_address = fields.CharField(max_length=45, null=True)
+    #: the user agent of that request, cut to SESSION_USER_AGENT_MAX characters
+    user_agent = fields.TextField(null=True)
+    #: when the user last proved a credential in this session (login) - null for guests and API-made sessions
+    authenticated_at = fields.DatetimeField(null=True)
+    #: the administrator who created this session for its user (impersonation) - null otherwise
+    impersonator: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="impersonated_sessions", null=True, on_delete=fields.SET_NULL
+    )
     user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="sessions", null=True, on_delete=fields.CASCADE
     )

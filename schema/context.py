@@ -13,6 +13,7 @@ from models import Channel, Permission
 from server.cached_session import CachedSession
 from server.metrics import observe_lookup_seconds
 from server.services import Services
+from server.services.client_info import ClientInfo
 from server.services.errors import SessionEndedError
 from server.services.request_context import RequestContext
 from server.services.session import EndedByLogin
@@ -44,7 +45,8 @@ class Context:
         context = cls(request, response, settings, services, channel)
         for token, source in read_session_tokens(request, settings):
             started = time.perf_counter()
-            session, slid = await services.sessions.resolve_token(token)
+            # The token is this request's own credential: its use is the session's activity.
+            session, slid = await services.sessions.resolve_token(token, context.client)
             observe_lookup_seconds(time.perf_counter() - started)
             if isinstance(session, EndedByLogin):
                 # A request that raced the login which ended it: no session, no new one, and the
@@ -66,10 +68,19 @@ class Context:
         return context
 
     @property
-    def request_context(self) -> RequestContext:
+    def client(self) -> ClientInfo:
+        """This request's client: its address (see FORWARDED_ALLOW_IPS) and user agent."""
         client = self.request.client
+        return ClientInfo(client.host if client else None, self.request.headers.get("user-agent"))
+
+    @property
+    def request_context(self) -> RequestContext:
+        client = self.client
         return RequestContext(
-            channel_id=self.channel.id, session=self.session, client_address=client.host if client else None
+            channel_id=self.channel.id,
+            session=self.session,
+            client_address=client.address,
+            user_agent=client.user_agent,
         )
 
     @property
@@ -84,7 +95,7 @@ class Context:
         if self.session is None:
             if self.session_ended:
                 raise SessionEndedError()
-            self.session = await self.services.sessions.create_anonymous_session(self.channel.id)
+            self.session = await self.services.sessions.create_anonymous_session(self.channel.id, self.client)
             write_session_token(self.response, self.session.token, self.settings)
         return self.session
 

@@ -8,6 +8,7 @@ from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from graphql.error import GraphQLError
 from strawberry import Schema
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.compiled import CachedDocuments, DocumentCache
@@ -15,6 +16,7 @@ from schema.errors import CodedErrors
 from schema.limits import limits_rule
 from schema.mutations import Mutation
 from schema.queries import Query
+from schema.scalars import SCALARS
 from server.settings import Settings
 
 #: Distinct query documents kept parsed (with their plans) and validated; bounded, unlike Strawberry's defaults.
@@ -52,4 +54,5 @@ def build_schema(settings: Settings | None = None) -> Schema:
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         CodedErrors,
     ]
-    return SessionSchema(query=Query, mutation=Mutation, extensions=extensions)
+    config = StrawberryConfig(scalar_map=SCALARS)
+    return SessionSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, fields, is_dataclass
 from datetime import datetime
 from enum import Enum
 from types import UnionType
@@ -40,7 +40,9 @@ class CachedSessionUser:
 @dataclass(frozen=True, slots=True)
 class CachedSession:
     """A session as the cache holds it. `token` is the raw token of the caller and `cache_key` its
-    SHA-256 digest (the key of the cached copy and of the session's row); neither is cached."""
+    SHA-256 digest (the key of the cached copy and of the session's row); neither is cached.
+    `activity_due` (Unix seconds) is when a request presenting the token as its own credential next
+    refreshes the session's lastActiveAt, address and user agent; it is cached but not part of the API."""
 
     cache_expiry: float
     id: int
@@ -50,6 +52,8 @@ class CachedSession:
     authentication_strategy: str | None = None
     user: CachedSessionUser | None = None
     active_channel_id: int | None = None
+    authenticated_at: datetime | None = None
+    activity_due: float = 0.0
     cache_key: str = ""
 
     def without_token(self) -> CachedSession:
@@ -67,6 +71,8 @@ class CachedSession:
             self.authentication_strategy,
             self.user,
             self.active_channel_id,
+            self.authenticated_at,
+            self.activity_due,
             cache_key,
         )
 
@@ -95,12 +101,23 @@ class _Codec:
             for field in fields(cls)
             if field.name not in excluded
         ]
+        # A copy cached before a field with a default was added lacks its key: it takes the default.
+        self._optional = frozenset(
+            _camel(field.name) for field in fields(cls) if field.default is not MISSING and field.name not in excluded
+        )
 
     def encode(self, value: Any) -> dict[str, Any]:
         return {key: encode(getattr(value, name)) for name, key, encode, _ in self._fields}
 
     def decode(self, data: dict[str, Any], **given: Any) -> Any:
-        return self._cls(**{name: decode(data[key]) for name, key, _, decode in self._fields}, **given)
+        return self._cls(
+            **{
+                name: decode(data[key])
+                for name, key, _, decode in self._fields
+                if key in data or key not in self._optional
+            },
+            **given,
+        )
 
 
 def _camel(name: str) -> str:

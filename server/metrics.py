@@ -40,8 +40,18 @@ LookupOutcome = Literal["first_tier", "second_tier", "database", "unknown"]
 LoginOutcome = Literal["success", "invalid", "not_verified", "rate_limited"]
 SessionType = Literal["anonymous", "authenticated"]
 #: why sessions ended before their time: a logout, deleteSessionsByUser, deleteSessionsByActiveOrderId,
-#: the user's password changed or the user deleted, a login that replaced a guest session
-RevokeReason = Literal["logout", "user", "active_order", "password_changed", "user_deleted", "login"]
+#: the user's password changed or the user deleted, a login that replaced a guest session, its owner
+#: ending another of their sessions (revokeSession, logoutOtherSessions), an administrator's revokeSession
+RevokeReason = Literal[
+    "logout",
+    "user",
+    "active_order",
+    "password_changed",
+    "user_deleted",
+    "login",
+    "revoked_by_owner",
+    "revoked_by_admin",
+]
 CleanOutcome = Literal["ok", "failed"]
 
 _PREFIX = "session_service"

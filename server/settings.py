@@ -17,6 +17,8 @@ from typing import Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 TOKEN_METHODS = ("cookie", "bearer")
+#: SESSION_CLIENT_ADDRESS: what a session keeps of its client's address (truncated: the /24 or /48 network)
+CLIENT_ADDRESS_MODES = ("full", "truncated", "off")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdwy]?)$")
@@ -33,6 +35,8 @@ REDIS_SCHEMES = ("redis", "rediss")
 _TLS_OPTIONS = {"ssl_ca_certs": None, "ssl_cert_reqs": ("required", "none")}
 #: WEB_CONCURRENCY's ceiling: far more processes than cores only adds memory and connections
 MAX_WORKERS = 64
+#: SESSION_USER_AGENT_MAX's ceiling (characters): the header itself is bounded by MAX_HEADER_BYTES
+MAX_USER_AGENT = 4096
 _CACHE_ACCEPTS = "memory, noop, redis://host:port/db or rediss://host:port/db[?ssl_ca_certs=PATH]"
 
 
@@ -124,6 +128,11 @@ class Settings:
     login_rate_limit: tuple[int, float] | None = (10, 180.0)
     #: seconds after creation when a session ends however active it is; None: no absolute limit
     session_max_lifetime: float | None = None
+    # What a session records of where it is used (see server/services/client_info.py).
+    #: seconds within which a session's lastActiveAt, address and user agent are kept current
+    session_activity_resolution: float = 300.0
+    session_client_address: str = "truncated"
+    session_user_agent_max: int = 256
     # Processes and observability.
     #: worker processes serving one port (uvicorn's WEB_CONCURRENCY); each is an instance of its own
     web_concurrency: int = 1
@@ -206,6 +215,13 @@ class Settings:
             forwarded_allow_ips=reader.addresses("FORWARDED_ALLOW_IPS"),
             login_rate_limit=reader.rate("LOGIN_RATE_LIMIT", "10/3m"),
             session_max_lifetime=reader.optional_duration("SESSION_MAX_LIFETIME", "off"),
+            session_activity_resolution=reader.duration("SESSION_ACTIVITY_RESOLUTION", "5m"),
+            session_client_address=reader.choice(
+                "SESSION_CLIENT_ADDRESS", cls.session_client_address, CLIENT_ADDRESS_MODES
+            ),
+            session_user_agent_max=reader.integer(
+                "SESSION_USER_AGENT_MAX", cls.session_user_agent_max, low=1, high=MAX_USER_AGENT
+            ),
             web_concurrency=reader.integer("WEB_CONCURRENCY", cls.web_concurrency, low=1, high=MAX_WORKERS),
             metrics=reader.boolean("METRICS", cls.metrics),
             metrics_address=reader.address("METRICS_ADDRESS"),

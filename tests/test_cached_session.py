@@ -25,6 +25,8 @@ FULL = CachedSession(
         ),
     ),
     active_channel_id=5,
+    authenticated_at=datetime(2031, 5, 16, 8, 0, tzinfo=UTC),
+    activity_due=1_796_130_600.5,
 )
 BARE = CachedSession(
     cache_expiry=1.5, id=1, token="", expires=datetime(2030, 1, 1, tzinfo=timezone(timedelta(hours=2)))
@@ -39,6 +41,8 @@ def test_the_json_form_is_the_shape_every_cache_holds() -> None:
         "activeOrderId": 42,
         "authenticationStrategy": "native",
         "activeChannelId": 5,
+        "authenticatedAt": "2031-05-16T08:00:00+00:00",
+        "activityDue": 1_796_130_600.5,
         "user": {
             "id": 3,
             "identifier": "alice@example.com",
@@ -61,3 +65,14 @@ def test_every_field_round_trips_and_the_token_never_leaves() -> None:
     assert "raw-token" not in str(FULL.to_json())
     assert CachedSession.from_json(FULL.to_json()).token == ""
     assert (BARE.to_json()["user"], BARE.to_json()["activeOrderId"]) == (None, None)
+
+
+def test_a_copy_cached_before_a_field_was_added_takes_its_default() -> None:
+    # a copy written by the previous release (a rolling deploy): no authenticatedAt, no activityDue
+    encoded = FULL.to_json()
+    del encoded["authenticatedAt"], encoded["activityDue"]
+
+    decoded = CachedSession.from_json(encoded, token=FULL.token)
+
+    assert decoded.authenticated_at is None and decoded.activity_due == 0.0
+    assert decoded.id == FULL.id and decoded.user == FULL.user

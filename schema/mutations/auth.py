@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from models import Permission
@@ -14,12 +16,32 @@ class AuthMutations:
     @strawberry.mutation(
         extensions=allow(Permission.Public),
         description=(
-            "Native username/password login; a new session (and token) every time. Attempts are limited per "
-            "identifier and per client address: over the limit it fails with FORBIDDEN, extensions.reason "
-            "RATE_LIMITED and extensions.retryAfter (seconds), without checking the password."
+            "Logs in with an identifier and password: a new session, with a new token, every time. The token is "
+            "returned and sent as the server's TOKEN_METHOD says (session cookie and/or auth-token response "
+            "header). The cart of the request's guest session, if any, is merged into the user's active order "
+            "(for a variant in both, the guest's quantity wins) and the guest sessions holding it end. A refused "
+            "login is an ErrorResult, not an error. Attempts are limited per identifier and per client address: "
+            "over the limit it fails with FORBIDDEN, extensions.reason RATE_LIMITED and extensions.retryAfter "
+            "(seconds), without checking the password. Anyone may call."
         ),
     )
-    async def login(self, info: Info, username: str, password: str, remember_me: bool | None = None) -> LoginResult:
+    async def login(
+        self,
+        info: Info,
+        username: Annotated[
+            str, strawberry.argument(description="The user's identifier, in any case or Unicode form.")
+        ],
+        password: Annotated[str, strawberry.argument(description="The user's password.")],
+        remember_me: Annotated[
+            bool | None,
+            strawberry.argument(
+                description=(
+                    "True: the session cookie lasts as long as the session, across browser restarts. "
+                    "Otherwise it is a browser-session cookie. The session's own expiry is the same either way."
+                )
+            ),
+        ] = None,
+    ) -> LoginResult:
         context = info.context
         outcome = await context.services.auth.login(
             context.request_context, username, password, remember_me=bool(remember_me)
@@ -28,7 +50,13 @@ class AuthMutations:
             context.start_session(outcome, remember_me=bool(remember_me))
         return login_result(outcome)
 
-    @strawberry.mutation(extensions=allow(Permission.Public))
+    @strawberry.mutation(
+        extensions=allow(Permission.Public),
+        description=(
+            "Ends this request's session: its token stops working at once, and the session cookie is cleared. "
+            "success is false when there was no session to end. Anyone may call."
+        ),
+    )
     async def logout(self, info: Info) -> Success:
         context = info.context
         session = context.session

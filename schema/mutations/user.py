@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from models import Permission
@@ -20,9 +22,15 @@ def _given(value: object) -> bool:
 class UserMutations:
     @strawberry.mutation(
         extensions=allow(Permission.UpdateUser),
-        description="Changes what the input gives. A new password ends all of the user's sessions.",
+        description=(
+            "Changes what the input gives. A new password ends all of the user's sessions; a new identifier, "
+            "verification or roles clear the session cache. The caller must hold everything the user holds and "
+            "what each role given grants (FORBIDDEN otherwise). Needs UpdateUser."
+        ),
     )
-    async def update_user(self, info: Info, input: UpdateUserInput) -> User:
+    async def update_user(
+        self, info: Info, input: Annotated[UpdateUserInput, strawberry.argument(description="The changes.")]
+    ) -> User:
         user = await info.context.services.users.update(
             parse_id(input.id, "User"),
             identifier=input.identifier if _given(input.identifier) else None,
@@ -34,20 +42,35 @@ class UserMutations:
         return User.from_domain(user)
 
     @strawberry.mutation(
-        extensions=allow(Permission.DeleteUser), description="Deletes the user, their sessions and their orders."
+        extensions=allow(Permission.DeleteUser),
+        description=(
+            "Deletes the user, their sessions (the tokens stop working at once) and their orders; success is "
+            "true. The caller must hold everything the user holds; the superadmin user cannot be deleted "
+            "(FORBIDDEN). Needs DeleteUser."
+        ),
     )
-    async def delete_user(self, info: Info, id: strawberry.ID) -> Success:
+    async def delete_user(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The user (ENTITY_NOT_FOUND if unknown).")],
+    ) -> Success:
         await info.context.services.users.delete(parse_id(id, "User"), actor=actor(info))
         return Success(success=True)
 
     @strawberry.mutation(
         extensions=allow(Permission.Authenticated),
         description=(
-            "The caller changes their own password; false when currentPassword is wrong. "
-            "Ends the caller's other sessions and keeps this one. Counts as a login attempt."
+            "The caller changes their own password; success is false when currentPassword is wrong. "
+            "Ends the caller's other sessions and keeps this one. Counts as a login attempt, rate limited as "
+            "login is. Needs a logged-in user (Authenticated)."
         ),
     )
-    async def change_password(self, info: Info, current_password: str, new_password: str) -> Success:
+    async def change_password(
+        self,
+        info: Info,
+        current_password: Annotated[str, strawberry.argument(description="The caller's password now.")],
+        new_password: Annotated[str, strawberry.argument(description="The new password, 1 to 1024 characters.")],
+    ) -> Success:
         context = info.context
         assert context.session is not None
         changed = await context.services.users.change_password(

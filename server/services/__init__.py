@@ -11,6 +11,7 @@ from server.services.login_limiter import LoginLimiter
 from server.services.order import OrderService
 from server.services.role import RoleService
 from server.services.session import SessionService
+from server.services.session_management import SessionManagement
 from server.services.user import UserService
 from server.settings import Settings
 
@@ -23,6 +24,8 @@ class Services:
     roles: RoleService
     users: UserService
     auth: AuthService
+    #: listing and ending sessions (mySessions, sessionsOfUser, revokeSession, logoutOtherSessions)
+    session_management: SessionManagement
 
     @classmethod
     def build(cls, cache: GuardedSessionCache, settings: Settings, limiter: LoginLimiter | None = None) -> Services:
@@ -35,7 +38,17 @@ class Services:
             roles=RoleService(sessions),
             users=UserService(sessions, limiter),
             auth=AuthService(sessions, settings.require_verification, limiter),
+            session_management=SessionManagement(sessions, settings),
         )
 
 
-__all__ = ["AuthService", "ChannelService", "OrderService", "RoleService", "Services", "SessionService", "UserService"]
+__all__ = [
+    "AuthService",
+    "ChannelService",
+    "OrderService",
+    "RoleService",
+    "Services",
+    "SessionManagement",
+    "SessionService",
+    "UserService",
+]

@@ -68,7 +68,7 @@ class AuthService:
             return NotVerified()
         try:
             session = await self._sessions.create_new_authenticated_session(
-                ctx, user, NATIVE_AUTH_STRATEGY_NAME, remember_me
+                ctx, user, NATIVE_AUTH_STRATEGY_NAME, remember_me, proved=True
             )
         except (StaleCredentialsError, SessionEndedError):
             # The password was reset or the user deleted while it was checked, or just after the session

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
@@ -18,9 +17,11 @@ from models import Channel, Order, Session, SessionType, User
 from server.cache import Fence, GuardedSessionCache
 from server.cached_session import CachedSession
 from server.metrics import RevokeReason, record_lookup, record_session_created, record_sessions_revoked
+from server.services.client_info import ClientInfo
 from server.services.errors import SessionEndedError
 from server.services.orders_merge import lock_for_login, merge_guest_order
 from server.services.request_context import RequestContext
+from server.services.session_activity import SessionActivity
 from server.services.session_cleanup import SessionCleaner
 from server.services.session_deletes import delete_sessions
 from server.services.session_lifetime import SessionLifetime
@@ -41,21 +42,23 @@ class SessionService:
 
     def __init__(self, cache: GuardedSessionCache, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self._cache = cache
+        self._clock = clock
         self._lifetime = SessionLifetime(settings, clock)
+        self._activity = SessionActivity(settings, self._lifetime)
         self._cleaner = SessionCleaner(cache, clock)
 
-    async def create_anonymous_session(self, channel_id: int | None = None) -> CachedSession:
-        """A new guest session with a fresh random token, stored and cached."""
+    async def create_anonymous_session(
+        self, channel_id: int | None = None, client: ClientInfo | None = None
+    ) -> CachedSession:
+        """A new guest session with a fresh random token, stored (with the creating request's `client`) and cached."""
         token = new_session_token()
         key = token_digest(token)
         now = self._lifetime.now()
         record = await Session.create(
             token_hash=key,
             type=SessionType.ANONYMOUS,
-            created_at=now,
-            expires=self._lifetime.first_expiry(now),
-            last_active_at=now,
             active_channel_id=channel_id,
+            **self._activity.first_columns(now, client),
         )
         stored = StoredSession.new_guest(record.id, key, now, record.expires, channel_id)
         session = self.serialize_session(stored, token)
@@ -64,9 +67,15 @@ class SessionService:
         return session
 
     async def create_new_authenticated_session(
-        self, ctx: RequestContext, user: User, authentication_strategy_name: str, remember_me: bool = True
+        self,
+        ctx: RequestContext,
+        user: User,
+        authentication_strategy_name: str,
+        remember_me: bool = True,
+        proved: bool = False,
     ) -> CachedSession:
         """A new session for `user`; the caller's guest order is merged into the user's active order.
+        `proved`: the user proved a credential in this request (login), which becomes `authenticated_at`.
 
         The merge, the deletion of the sessions that held the guest order and the creation of the
         new session happen in one transaction with the user and the orders locked. `user` is the row
@@ -78,21 +87,21 @@ class SessionService:
         key = token_digest(token)
         now = self._lifetime.now()
         guest_order_id = ctx.session.active_order_id if ctx.session else None
+        client = ClientInfo(ctx.client_address, ctx.user_agent)
         async with in_transaction() as connection:
             await lock_for_login(user, guest_order_id, connection)
             merge = await merge_guest_order(guest_order_id, user.id, connection, now)
             await Session.create(
                 token_hash=key,
                 type=SessionType.AUTHENTICATED,
-                created_at=now,
-                expires=self._lifetime.first_expiry(now),
-                last_active_at=now,
+                authenticated_at=now if proved else None,
                 user_id=user.id,
                 authentication_strategy=authentication_strategy_name,
                 remember_me=remember_me,
                 active_order_id=merge.active_order_id,
                 active_channel_id=ctx.channel_id,
                 using_db=connection,
+                **self._activity.first_columns(now, client),
             )
             await User.filter(id=user.id).using_db(connection).update(last_login=now)
         await self._cache.forget(merge.deleted_session_hashes)
@@ -105,35 +114,30 @@ class SessionService:
         session = (await self.resolve_token(token))[0]
         return session if type(session) is CachedSession else None
 
-    async def resolve_token(self, token: str) -> tuple[CachedSession | EndedByLogin | None, bool]:
+    async def resolve_token(
+        self, token: str, client: ClientInfo | None = None
+    ) -> tuple[CachedSession | EndedByLogin | None, bool]:
         """As `get_session_from_token`, but a guest session that a login just ended (its cart merged
         into the user's) is ENDED_BY_LOGIN rather than None, for MERGED_SESSION_GRACE; and whether
-        this lookup slid the expiry of a remembered session (its cookie's lifetime is then renewed)."""
+        this lookup slid the expiry of a remembered session (its cookie's lifetime is then renewed).
+
+        `client` is given when the request presents the token as its own credential (cookie or
+        bearer): once SESSION_ACTIVITY_RESOLUTION has passed since the session was last seen, the
+        cached copy is passed over and the read records the time, the address and the user agent."""
         if not is_plausible_token(token):
             record_lookup("unknown")
             return None, False
         key = token_digest(token)
         cached, fence = await self._cache.lookup(key)
-        if cached is not None:
+        if cached is not None and (client is None or cached.activity_due > self._clock()):
             return cached.with_token(token, key), False
-        found = await self._refill(token, key, fence)
+        found = await self._refill(token, key, fence, client)
         record_lookup("database" if type(found[0]) is CachedSession else "unknown")
         return found
 
     def serialize_session(self, session: StoredSession, token: str = "") -> CachedSession:
         """The form of a stored session the API returns and the cache keeps (see SessionLifetime.cached_until)."""
-        cache_expiry, expires = self._lifetime.cached_until(session)
-        return CachedSession(
-            cache_expiry=cache_expiry,
-            id=session.id,
-            token=token,
-            expires=expires,
-            active_order_id=session.active_order_id,
-            authentication_strategy=session.authentication_strategy,
-            user=session.user,
-            active_channel_id=session.active_channel_id,
-            cache_key=session.token_hash,
-        )
+        return self._lifetime.cached_copy(session, token)
 
     async def serialize_stored_session(self, token: str) -> CachedSession | None:
         """The stored session freshly serialized from the database; the cache is left untouched."""
@@ -204,28 +208,21 @@ class SessionService:
         return (await self._cache.lookup(key))[1]
 
     async def _refill(
-        self, token: str, key: str, fence: Fence | None
+        self, token: str, key: str, fence: Fence | None, client: ClientInfo | None = None
     ) -> tuple[CachedSession | EndedByLogin | None, bool]:
-        """Read the session, slide it, and cache it unless `key` was deleted or the cache cleared after
-        `fence` was taken (a refill must never bring back a session deleted while it read); and
-        whether it slid a remembered session's expiry."""
+        """Read the session, slide it (and record `client`'s activity when due), and cache it unless
+        `key` was deleted or the cache cleared after `fence` was taken (a refill must never bring back
+        a session deleted while it read); and whether it slid a remembered session's expiry."""
         stored = await load_stored_session(key)
         if stored is None or not self._lifetime.is_valid(stored):
             if stored is not None and stored.invalidated and stored.expires > self._lifetime.now():
                 return ENDED_BY_LOGIN, False
             return None, False
-        touched = await self._touch(stored)
+        touched = await self._activity.touch(stored, client)
         session = self.serialize_session(touched, token)
         if fence is not None:
             await self._cache.set(key, session.without_token(), fence)
         return session, stored.remember_me and touched.expires != stored.expires
-
-    async def _touch(self, stored: StoredSession) -> StoredSession:
-        changes = self._lifetime.touched(stored)
-        if not changes:
-            return stored
-        await Session.filter(id=stored.id).update(**changes)
-        return replace(stored, expires=changes.get("expires", stored.expires), last_active_at=changes["last_active_at"])
 
     async def _update(self, session: CachedSession, **changes: int | None) -> CachedSession:
         """Write the change, drop the cached copy, then refill it behind a fence taken after the drop.

@@ -3,7 +3,9 @@
 A session starts with `expires = now + SESSION_DURATION` and slides: once less than half of the
 duration is left, a read pushes `expires` to now + SESSION_DURATION (so writes are bounded to about
 one per half-lifetime). SESSION_MAX_LIFETIME, when set, ends it at `created_at + lifetime` however
-active it is. `last_active_at` is kept current to LAST_ACTIVE_RESOLUTION.
+active it is. `last_active_at` (any use, for the clean job's idle test) is kept current to
+LAST_ACTIVE_RESOLUTION; `seen_at` (use by requests presenting the token as their own credential, the
+API's lastActiveAt) to SESSION_ACTIVITY_RESOLUTION.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from server.cached_session import CachedSession
 from server.services.stored_session import StoredSession
 from server.settings import Settings
 
@@ -24,6 +27,7 @@ class SessionLifetime:
         lifetime = settings.session_max_lifetime
         self._max_lifetime = None if lifetime is None else timedelta(seconds=lifetime)
         self._cache_ttl = settings.session_cache_ttl
+        self._activity_resolution = timedelta(seconds=settings.session_activity_resolution)
         self._clock = clock
 
     def now(self) -> datetime:
@@ -53,16 +57,46 @@ class SessionLifetime:
             due, expires = min(due, end), min(expires, end)
         return min(self._clock() + self._cache_ttl, due.timestamp()), expires
 
-    def touched(self, stored: StoredSession) -> dict[str, datetime]:
-        """The columns a read now must write: a slid `expires`, a refreshed `last_active_at`, or none."""
+    def cached_copy(self, stored: StoredSession, token: str = "") -> CachedSession:
+        """`stored` as the API returns it and the cache keeps it, trusted until `cached_until`."""
+        cache_expiry, expires = self.cached_until(stored)
+        return CachedSession(
+            cache_expiry=cache_expiry,
+            id=stored.id,
+            token=token,
+            expires=expires,
+            active_order_id=stored.active_order_id,
+            authentication_strategy=stored.authentication_strategy,
+            user=stored.user,
+            active_channel_id=stored.active_channel_id,
+            authenticated_at=stored.authenticated_at,
+            activity_due=self.activity_due(stored),
+            cache_key=stored.token_hash,
+        )
+
+    def touched(self, stored: StoredSession, seen: bool = False) -> dict[str, datetime]:
+        """The columns a read now must write: a slid `expires`, a refreshed `last_active_at`, and (for a
+        request presenting the token as its own credential, `seen`) a refreshed `seen_at`; or none."""
         now = self.now()
         changes: dict[str, datetime] = {}
         if now >= self._extension_due(stored):
             end = self._absolute_end(stored)
             changes["expires"] = now + self._duration if end is None else min(now + self._duration, end)
+        if seen and self.activity_due(stored) <= now.timestamp():
+            changes["seen_at"] = now
         if changes or now - stored.last_active_at >= LAST_ACTIVE_RESOLUTION:
             changes["last_active_at"] = now
         return changes
+
+    def activity_due(self, stored: StoredSession) -> float:
+        """When (Unix seconds) a request presenting the token as its own credential next refreshes `seen_at`."""
+        if stored.seen_at is None:
+            return 0.0
+        return (stored.seen_at + self._activity_resolution).timestamp()
+
+    def seen_before(self) -> datetime:
+        """A `seen_at` older than this is due for a refresh."""
+        return self.now() - self._activity_resolution
 
     def _absolute_end(self, stored: StoredSession) -> datetime | None:
         """When SESSION_MAX_LIFETIME ends the session however active it is; None without that limit."""

@@ -28,6 +28,8 @@ _FIELDS = (
     "active_order_id",
     "active_channel_id",
     "user_id",
+    "seen_at",
+    "authenticated_at",
 )
 _RELATED = {
     "user_identifier": "user__identifier",
@@ -59,6 +61,10 @@ class StoredSession:
     created_at: datetime | None = None
     #: false for a login without rememberMe: its cookie is never given a lifetime
     remember_me: bool = True
+    #: when a request presenting the token as its own credential was last served (lastActiveAt)
+    seen_at: datetime | None = None
+    #: when the user last proved a credential in this session; None for guests and API-made sessions
+    authenticated_at: datetime | None = None
 
     @classmethod
     def new_guest(
@@ -77,6 +83,7 @@ class StoredSession:
             active_channel_id=active_channel_id,
             user=None,
             created_at=created_at,
+            seen_at=created_at,
         )
 
 
@@ -128,6 +135,8 @@ async def load_stored_session(token_hash: str, using: BaseDBAsyncClient | None =
         user=_fold_user(rows),
         created_at=first["created_at"],
         remember_me=bool(first["remember_me"]),
+        seen_at=first["seen_at"],
+        authenticated_at=first["authenticated_at"],
     )
 
 

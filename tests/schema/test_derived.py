@@ -124,9 +124,9 @@ def test_a_nested_dataclass_must_be_derived_first() -> None:
         object_type(Outer)
 
 
-def test_the_contract_cached_session_is_the_domain_dataclass_less_its_cache_key() -> None:
+def test_the_contract_cached_session_is_the_domain_dataclass_less_its_cache_key_and_activity_due() -> None:
     schema = build_schema()
     graphql_fields = schema._schema.type_map["CachedSession"].fields  # type: ignore[attr-defined]
-    names = [field.name for field in fields(CachedSession) if field.name != "cache_key"]
+    names = [field.name for field in fields(CachedSession) if field.name not in ("cache_key", "activity_due")]
 
     assert [schema.config.name_converter.apply_naming_config(name) for name in names] == list(graphql_fields)

@@ -164,8 +164,8 @@ async def test_a_session_logged_out_while_its_context_switches_channel_is_no_ses
     sessions_type = type(services.sessions)
     original = sessions_type.resolve_token
 
-    async def resolved_then_logged_out(self: Any, token: str) -> Any:
-        session, slid = await original(self, token)
+    async def resolved_then_logged_out(self: Any, token: str, client: Any = None) -> Any:
+        session, slid = await original(self, token, client)
         if isinstance(session, CachedSession) and token == guest:
             await self.delete_session(session)  # the logout lands between the lookup and the channel switch
         return session, slid
