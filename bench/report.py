@@ -144,9 +144,54 @@ def print_table(backend: str, summaries: dict[str, dict[str, Any]], failures: di
     )
 
 
+def control_ratios(summaries: dict[str, dict[str, Any]], controls: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """For each scenario and each control that ran: its req/s over the control's, and its server CPU
+    per request over the control's (medians over runs)."""
+
+    def ratio(value: float | None, control: float | None) -> float | None:
+        return round(value / control, 3) if value is not None and control else None
+
+    ratios: dict[str, dict[str, Any]] = {}
+    for name, summary in summaries.items():
+        ratios[name] = {
+            control: {
+                "requests_per_second": ratio(
+                    summary["requests_per_second_median"], summaries[control]["requests_per_second_median"]
+                ),
+                "server_cpu_ms_per_request": ratio(
+                    summary["server_cpu_ms_per_request_median"],
+                    summaries[control]["server_cpu_ms_per_request_median"],
+                ),
+            }
+            for control in controls
+            if control in summaries
+        }
+    return ratios
+
+
+def print_ratios(ratios: dict[str, dict[str, Any]]) -> None:
+    controls = sorted({control for by_control in ratios.values() for control in by_control})
+    if not controls:
+        return
+    header = f"{'scenario':<10}" + "".join(f" {'rps/' + c:>16} {'cpu/' + c:>16}" for c in controls)
+    print("\nratios to the controls (req/s over the control's; server CPU per request over the control's)")
+    print(header)
+    print("-" * len(header))
+    for name, by_control in ratios.items():
+        cells = []
+        for control in controls:
+            values = by_control.get(control, {})
+            for key in ("requests_per_second", "server_cpu_ms_per_request"):
+                value = values.get(key)
+                cells.append(f" {'-' if value is None else format(value, '.2f'):>16}")
+        print(f"{name:<10}" + "".join(cells))
+
+
 def print_report(result: dict[str, Any], summaries: dict[str, dict[str, Any]], path: Path) -> None:
-    """The table, the machine, warnings about the generator, its ceiling and where the JSON went."""
+    """The table, the ratios to the controls, the machine, warnings about the generator, its ceiling
+    and where the JSON went."""
     print_table(result["backend"], summaries, result["failures"])
+    print_ratios(result.get("control_ratios", {}))
     machine = result["machine"]
     print(
         f"machine: {machine['cpu_model']}, {machine['cores']} cores, Python {machine['python_version']}, "

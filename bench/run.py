@@ -12,10 +12,18 @@ for `--runs` runs of `--duration` seconds after a warm-up. It prints a table and
 bench/results/<timestamp>-<backend>.json. See bench/README.md.
 
 Scenarios:
-  cached    sessionFromToken over a pool of tokens already in the session cache
-  uncached  the same against a second server started with SESSION_CACHE=noop (database every time)
-  create    mutation { createAnonymousSession { id token } }
-  login     mutation { login(username, password) { __typename } } as the superadmin (Argon2)
+  cached      sessionFromToken over a pool of tokens already in the session cache
+  active      activeSession { id expires user { identifier } }, the pool's tokens as bearer tokens
+  whole       sessionFromToken: the whole CachedSession (user, channelPermissions), superadmin's token
+  unknown     sessionFromToken over a pool of tokens that match no session
+  typename    { __typename } through the service
+  uncached    the same as cached against a second server started with SESSION_CACHE=noop (database every time)
+  create      mutation { createAnonymousSession { id token } }
+  login       mutation { login(username, password) { __typename } } as the superadmin (Argon2)
+  starlette   control: a bare Starlette route answering a constant JSON body (bench/controls.py)
+  strawberry  control: { __typename } through Strawberry's stock view with the service's extensions
+
+Each scenario's req/s and server CPU per request are also printed as ratios to the two controls.
 
 The exit status is 0 only when every scenario ran with zero errors.
 """
@@ -40,12 +48,13 @@ from _common import BENCH_DIR, BenchError, log
 from load import cpu_seconds_of, ensure_loopback
 from load_runs import calibrate, run_generator, wait_idle
 from profiling import profile_run
-from report import machine_info, print_report, summarize_runs
-from scenarios import SCENARIOS, prepare, scenario_job
+from report import control_ratios, machine_info, print_report, summarize_runs
+from scenarios import CONTROL_SCENARIOS, CONTROLS, SCENARIOS, prepare, scenario_job
 from servers import (
     Server,
     forget_redis_generation,
     free_port,
+    no_database,
     postgres_database,
     redis_info,
     server_env,
@@ -173,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{calibration['requests_per_second']} req/s at {calibration['generator_cpu_percent']}% CPU"
             )
         for label, names in plan.items():
-            if args.backend == "sqlite":
+            if label == CONTROLS:
+                cache, database = "noop", no_database()
+            elif args.backend == "sqlite":
                 cache = "memory" if label == "main" else "noop"
                 database = sqlite_database(label)
             else:
@@ -184,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 with database as (database_url, database_info):
                     port = free_port()
-                    server = Server(label, server_env(args, database_url, cache, password, port), log_dir)
+                    arguments = ("bench/controls.py",) if label == CONTROLS else ("-m", "server")
+                    server = Server(label, server_env(args, database_url, cache, password, port), log_dir, arguments)
                     info: dict[str, Any] = {"session_cache": cache, "database": database_info, "port": port}
                     result["servers"][label] = info
                     if cache.startswith("redis://"):
@@ -193,12 +205,14 @@ def main(argv: list[str] | None = None) -> int:
                         log(f"starting server {label}: SESSION_CACHE={cache}, {database_info['kind']}")
                         server.start()
                         started = time.monotonic()
-                        prepared = asyncio.run(prepare(port, username, password, args.tokens))
-                        info["prepare_seconds"] = round(time.monotonic() - started, 2)
-                        info["tokens"] = len(prepared["tokens"])
+                        prepared: dict[str, Any] = {}
+                        if label != CONTROLS:
+                            prepared = asyncio.run(prepare(port, username, password, args.tokens))
+                            info["prepare_seconds"] = round(time.monotonic() - started, 2)
+                            info["tokens"] = len(prepared["tokens"])
+                            log(f"prepared {len(prepared['tokens'])} tokens in {info['prepare_seconds']}s")
                         if cache.startswith("redis://"):
                             info["redis_after_prepare"] = redis_info(cache)
-                        log(f"prepared {len(prepared['tokens'])} tokens in {info['prepare_seconds']}s")
                         for name in names:
                             job = scenario_job(name, server, prepared, args, username, password)
                             runs = []
@@ -253,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         # scenario order as requested
         result["scenarios"] = {n: result["scenarios"][n] for n in args.scenario_list if n in result["scenarios"]}
         summaries = {n: summaries[n] for n in args.scenario_list if n in summaries}
+        result["control_ratios"] = control_ratios(summaries, CONTROL_SCENARIOS)
         path = out_base.with_suffix(".json")
         path.write_text(json.dumps(result, indent=2) + "\n")
         print_report(result, summaries, path)

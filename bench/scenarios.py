@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 from typing import Any
 
 from _common import HOST, BenchError
@@ -12,18 +13,36 @@ from load import Connection, build_request
 from servers import Server
 
 LOOKUP_QUERY = "query($t:String!){ sessionFromToken(token:$t){ id expires user { id } } }"
-ACTIVE_QUERY = "{ activeSession { id expires user { id } } }"
+ACTIVE_QUERY = "{ activeSession { id expires user { identifier } } }"
+WHOLE_QUERY = (
+    "query($t:String!){ sessionFromToken(token:$t){ cacheExpiry id token expires activeOrderId"
+    " authenticationStrategy activeChannelId user { id identifier verified"
+    " channelPermissions { id token code permissions } } } }"
+)
+TYPENAME_QUERY = "{ __typename }"
 CREATE_QUERY = "mutation { createAnonymousSession { id token } }"
 LOGIN_QUERY = "mutation($u:String!,$p:String!){ login(username:$u, password:$p) { __typename } }"
+LOGIN_TOKEN_QUERY = (
+    "mutation($u:String!,$p:String!){ login(username:$u, password:$p) { __typename ... on CachedSession { token } } }"
+)
 
+#: The server configuration of the controls (bench/controls.py): no database, no session service.
+CONTROLS = "controls"
 #: scenario -> (server configuration, description)
 SCENARIOS: dict[str, tuple[str, str]] = {
     "cached": ("main", "sessionFromToken, token already cached"),
-    "active": ("main", "activeSession, bearer token already cached"),
+    "active": ("main", "activeSession { id expires user { identifier } }, bearer token already cached"),
+    "whole": ("main", "sessionFromToken: the whole CachedSession (user, channelPermissions), superadmin's token"),
+    "unknown": ("main", "sessionFromToken of tokens that match no session"),
+    "typename": ("main", "{ __typename } through the service: its own floor"),
     "uncached": ("nocache", "sessionFromToken, SESSION_CACHE=noop (database)"),
     "create": ("main", "createAnonymousSession"),
     "login": ("main", "login (superadmin, Argon2)"),
+    "starlette": (CONTROLS, "control: a bare Starlette route answering a constant JSON body"),
+    "strawberry": (CONTROLS, "control: { __typename } through Strawberry's stock view, the service's extensions"),
 }
+#: The scenarios every other is compared with (`make bench` prints each path's ratio to them).
+CONTROL_SCENARIOS = ("starlette", "strawberry")
 
 
 def graphql_body(query: str, variables: dict[str, Any] | None = None) -> str:
@@ -48,9 +67,13 @@ async def prepare(port: int, username: str, password: str, tokens: int) -> dict[
     """Check the superadmin login, then create `tokens` anonymous sessions (8 connections)."""
     connection = Connection(HOST, port)
     try:
-        data = await _graphql(connection, port, LOGIN_QUERY, {"u": username, "p": password})
+        data = await _graphql(connection, port, LOGIN_TOKEN_QUERY, {"u": username, "p": password})
         if data["login"]["__typename"] != "CachedSession":
             raise BenchError(f"superadmin login failed: {data}")
+        superadmin_token = data["login"]["token"]
+        data = await _graphql(connection, port, WHOLE_QUERY, {"t": superadmin_token})
+        if not (data["sessionFromToken"] or {}).get("user"):
+            raise BenchError(f"the superadmin's token did not resolve to its user: {data}")
     finally:
         connection.close()
 
@@ -76,12 +99,14 @@ async def prepare(port: int, username: str, password: str, tokens: int) -> dict[
                 raise BenchError(f"a fresh token did not resolve: {data}")
     finally:
         connection.close()
-    return {"tokens": created}
+    unknown = [f"unknown-{secrets.token_urlsafe(24)}" for _ in range(tokens)]
+    return {"tokens": created, "superadmin_token": superadmin_token, "unknown_tokens": unknown}
 
 
 def scenario_job(
     name: str, server: Server, prepared: dict[str, Any], args: argparse.Namespace, username: str, password: str
 ) -> dict[str, Any]:
+    path = "/graphql"
     if name in ("cached", "uncached"):
         bodies = [graphql_body(LOOKUP_QUERY, {"t": token}) for token in prepared["tokens"]]
         expect = '"sessionFromToken":{"id"'
@@ -89,6 +114,16 @@ def scenario_job(
         # One body; the token travels in the Authorization header, one request per token in turn.
         bodies, expect = [graphql_body(ACTIVE_QUERY)], '"activeSession":{"id"'
         header_sets = [{"Authorization": f"Bearer {token}"} for token in prepared["tokens"]]
+    elif name == "whole":
+        bodies = [graphql_body(WHOLE_QUERY, {"t": prepared["superadmin_token"]})]
+        expect = '"channelPermissions":[{"id"'
+    elif name == "unknown":
+        bodies = [graphql_body(LOOKUP_QUERY, {"t": token}) for token in prepared["unknown_tokens"]]
+        expect = '"sessionFromToken":null'
+    elif name in ("typename", "strawberry"):
+        bodies, expect = [graphql_body(TYPENAME_QUERY)], '{"data":{"__typename":"Query"}}'
+    elif name == "starlette":
+        path, bodies, expect = "/starlette", [graphql_body(TYPENAME_QUERY)], '{"data":{"__typename":"Query"}}'
     elif name == "create":
         bodies, expect = [graphql_body(CREATE_QUERY)], '"createAnonymousSession":{"id"'
     elif name == "login":
@@ -107,7 +142,7 @@ def scenario_job(
     return {
         "host": HOST,
         "port": server.port,
-        "path": "/graphql",
+        "path": path,
         "concurrency": concurrency,
         "warmup": warmup,
         "duration": duration,

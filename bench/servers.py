@@ -28,6 +28,7 @@ __all__ = [
     "Server",
     "forget_redis_generation",
     "free_port",
+    "no_database",
     "postgres_database",
     "redis_info",
     "server_env",
@@ -71,6 +72,12 @@ def server_env(args: argparse.Namespace, database_url: str, cache: str, password
 
 # --------------------------------------------------------------------------------------------
 # databases
+
+
+@contextmanager
+def no_database() -> Iterator[tuple[str, dict[str, Any]]]:
+    """For the controls (bench/controls.py), which use none."""
+    yield "", {"kind": "none"}
 
 
 @contextmanager
@@ -168,12 +175,16 @@ def forget_redis_generation(url: str, namespace: str) -> None:
 
 
 class Server:
-    """`<venv python> -m server` in a subprocess; always stopped by `stop()` (SIGTERM, then SIGKILL)."""
+    """`<venv python> -m server` (or other `arguments`) in a subprocess; always stopped by `stop()`
+    (SIGTERM, then SIGKILL)."""
 
-    def __init__(self, label: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, label: str, env: dict[str, str], log_dir: Path, arguments: tuple[str, ...] = ("-m", "server")
+    ) -> None:
         self.label = label
         self.port = int(env["PORT"])
         self.env = env
+        self.arguments = arguments
         self.log_path = log_dir / f"server-{label}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -181,7 +192,7 @@ class Server:
         log_file = open(self.log_path, "wb")
         try:
             self.process = subprocess.Popen(
-                [server_python(), "-m", "server"],
+                [server_python(), *self.arguments],
                 cwd=REPO_ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,

@@ -71,8 +71,19 @@ class CompiledPath:
         if prepared is None:
             return None
         plan, variables = prepared
+        return await self.run(plan, variables, request.extensions, context, root_value)
+
+    async def run(
+        self,
+        plan: OperationPlan,
+        variables: Any,
+        operation_extensions: dict[str, Any] | None,
+        context: Any,
+        root_value: Any,
+    ) -> ExecutionResult:
+        """The result of a prepared plan, its errors processed and masked as Strawberry's would be."""
         run = Run(
-            self.graphql_schema, plan.operation, plan.fragments, variables, context, root_value, request.extensions
+            self.graphql_schema, plan.operation, plan.fragments, variables, context, root_value, operation_extensions
         )
         data: Any
         try:

@@ -15,6 +15,8 @@ so that a compiled plan behaves as it does:
   or extensions, which reads `field.default_resolver(source, field.python_name)`.
 - `graphql.execution.executor.CollectedErrors`: the executor's error list, which drops errors
   below a position already nulled by error propagation.
+- `AsyncBaseHTTPView._handle_errors(errors, response_data)`: the view's hook for a result with
+  errors ("used by the Sentry integration"), which the lean HTTP path calls as `run` does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from graphql import GraphQLError
 from graphql.execution.executor import CollectedErrors
 from strawberry.extensions import MaskErrors
+from strawberry.http.async_base_view import AsyncBaseHTTPView
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as ResolveInfo
@@ -32,6 +35,7 @@ __all__ = [
     "CollectedErrors",
     "ResolveInfo",
     "StrawberryGraphQLCoreExecutionContext",
+    "handle_errors",
     "is_default_resolver",
     "mask_errors",
     "process_errors",
@@ -41,6 +45,12 @@ __all__ = [
 def is_default_resolver(resolve: Any) -> bool:
     """Strawberry's resolver of a field that only reads an attribute (`_get_basic_result`)."""
     return getattr(resolve, "_is_default", False) is True
+
+
+def handle_errors(
+    view: AsyncBaseHTTPView[Any, Any, Any, Any, Any, Any, Any], errors: list[GraphQLError], data: Any
+) -> None:
+    view._handle_errors(errors, data)
 
 
 def process_errors(schema: BaseSchema, errors: list[GraphQLError]) -> None:

@@ -1,6 +1,8 @@
 """Each GraphQL feature through the real app: the compiled path answers it, byte for byte as Strawberry
 (body, status and headers, cookies included), and what it leaves to Strawberry gets Strawberry's
-answer: introspection, limits, the introspection switch, bad variables, unknown operations.
+answer: introspection, limits, the introspection switch, bad variables, unknown operations. Plain
+requests of compiled operations are answered by the lean HTTP path; other media types go through
+Strawberry's view, from the plan all the same.
 """
 
 from __future__ import annotations
@@ -77,6 +79,28 @@ COMPILED: dict[str, list[Step]] = {
     "an operation picked by name": [
         Step("guest", "query A { activeChannel { code } } query B { activeSession { id } }", None, "B"),
     ],
+    "GET queries, variables and operation name in the query string": [
+        Step("user", "query Q($t: String!) { sessionFromToken(token: $t) { id } activeSession { id } }", {"t": "x"}),
+        Step(
+            "user",
+            "query Q($t: String!) { sessionFromToken(token: $t) { id } activeSession { id } }",
+            {"t": "x"},
+            "Q",
+            "GET",
+        ),
+        Step("guest", "query A { activeChannel { code } } query B { activeSession { id } }", None, "B", "GET"),
+        Step("superadmin", "{ activeSession { id } }", None, None, "GET", "*/*"),
+        Step("nobody", "{ activeChannel { code } }", None, None, "GET", "application/json"),
+    ],
+}
+
+#: compiled, but left to Strawberry's view by the lean HTTP path (its plan still runs)
+VIEW_NEGOTIATES: dict[str, list[Step]] = {
+    "another media type accepted": [
+        Step("user", "{ activeSession { id } }", accept="application/graphql-response+json"),
+        Step("user", "{ activeSession { id } }", accept="application/graphql-response+json, application/json"),
+        Step("nobody", "{ activeChannel { code } }", None, None, "GET", "text/html, */*"),
+    ],
 }
 
 #: what stays Strawberry's: the compiled path must not answer, and the answers must still agree
@@ -91,6 +115,7 @@ FALLBACKS: dict[str, list[Step]] = {
     "several operations, no name": [
         Step("nobody", "query A { activeChannel { id } } query B { activeSession { id } }")
     ],
+    "a mutation by GET": [Step("nobody", "mutation { createAnonymousSession { id } }", method="GET")],
 }
 
 
@@ -102,6 +127,18 @@ async def test_compiled_features_answer_as_strawberry(twins: TwinReplays, featur
 
     assert compiled.answers == strawberry.answers
     assert compiled.compiled_steps == len(script)
+    assert compiled.lean_steps == len(script)
+
+
+@pytest.mark.parametrize("case", VIEW_NEGOTIATES)
+async def test_other_media_types_go_through_strawberrys_view(twins: TwinReplays, case: str) -> None:
+    script = VIEW_NEGOTIATES[case]
+    strawberry = await twins.strawberry(script)
+    compiled = await twins.compiled(script)
+
+    assert compiled.answers == strawberry.answers
+    assert compiled.compiled_steps == len(script)
+    assert compiled.lean_steps == 0
 
 
 @pytest.mark.parametrize("case", FALLBACKS)
@@ -112,6 +149,7 @@ async def test_what_falls_back_answers_as_strawberry(twins: TwinReplays, case: s
 
     assert compiled.answers == strawberry.answers
     assert compiled.compiled_steps == 0
+    assert compiled.lean_steps == 0
 
 
 @pytest.mark.backends("sqlite")  # the switch is a validation rule, the same on every backend

@@ -5,7 +5,8 @@ generator and a frozen session clock, so a script that changes state (logins, ne
 deletions) changes it identically on both sides: every answer must then be equal byte for byte,
 with the same status and headers. The compiled replay first runs the script once to give every
 document its first use through Strawberry (which validates it), then restarts the same app on an
-emptied database (its document cache survives) and runs the script again, now from the plans.
+emptied database (its document cache survives) and runs the script again, now from the plans, and
+for plain requests through the lean HTTP path (schema/compiled/lean.py), which it counts.
 
 Tortoise keeps one global context, so the replays run one after the other, never side by side.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import http.cookies
 import itertools
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -48,12 +50,20 @@ CREATE_ROLE = """mutation Role($input: CreateRoleInput!) { createRole(input: $in
 CREATE_USER = """mutation User($input: CreateUserInput!) { createUser(input: $input) { id identifier } }"""
 
 
+#: Accept headers a step may send: those the lean path answers, and others it leaves to Strawberry.
+PLAIN_ACCEPTS: tuple[str | None, ...] = (None, "*/*", "application/json")
+ACCEPTS: tuple[str | None, ...] = (*PLAIN_ACCEPTS, "application/graphql-response+json", "text/html, */*")
+
+
 @dataclass(frozen=True)
 class Step:
     caller: str
     query: str
     variables: dict[str, Any] | None = None
     operation_name: str | None = None
+    #: POST (a JSON body) or GET (query parameters)
+    method: str = "POST"
+    accept: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,8 @@ class Replay:
     answers: list[Answer] = field(default_factory=list)
     #: for the compiled replay: how many script steps had a plan (the rest fell back)
     compiled_steps: int = 0
+    #: for the compiled replay: how many script steps the lean HTTP path answered
+    lean_steps: int = 0
 
 
 class DeterministicRandomness:
@@ -132,7 +144,8 @@ class TwinReplays:
     async def strawberry(self, script: Sequence[Step]) -> Replay:
         settings = self.fresh_settings()
         app = create_app(settings)
-        graphql_view(app).compiled = None
+        view = graphql_view(app)
+        view.compiled = view.lean = None
         await self.reset_database(settings)
         return await self._run(app, script)
 
@@ -150,12 +163,30 @@ class TwinReplays:
     async def _run(self, app: Starlette, script: Sequence[Step], count_plans: CompiledPath | None = None) -> Replay:
         self.randomness.restart()
         replay = Replay()
-        async with _client(app) as http:
-            tokens = await _callers(http, replay)
-            for step in script:
-                if count_plans is not None and _has_plan(count_plans, step):
-                    replay.compiled_steps += 1
-                replay.answers.append(await _post(http, step, tokens))
+        lean = graphql_view(app).lean
+        answered: list[object] = []
+        if lean is not None:
+            respond = lean.respond
+
+            async def counted(request: Any) -> Any:
+                response = await respond(request)
+                if response is not None:
+                    answered.append(response)
+                return response
+
+            lean.respond = counted  # type: ignore[method-assign]
+        try:
+            async with _client(app) as http:
+                tokens = await _callers(http, replay)
+                answered.clear()
+                for step in script:
+                    if count_plans is not None and _has_plan(count_plans, step):
+                        replay.compiled_steps += 1
+                    replay.answers.append(await _post(http, step, tokens))
+        finally:
+            if lean is not None:
+                del lean.respond
+        replay.lean_steps = len(answered)
         return replay
 
 
@@ -164,6 +195,7 @@ async def _client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            del http.headers["accept"]  # a step sends its own, or none
             yield http
 
 
@@ -199,9 +231,20 @@ async def _post(http: httpx.AsyncClient, step: Step, tokens: dict[str, str | Non
         payload["operationName"] = step.operation_name
     token = tokens[step.caller]
     headers = {"authorization": f"Bearer {token}"} if token else {}
+    if step.accept is not None:
+        headers["accept"] = step.accept
     http.cookies.clear()  # every caller is its bearer token alone
-    response = await http.post("/graphql", json=payload, headers=headers)
+    if step.method == "GET":
+        params = {key: value if isinstance(value, str) else json.dumps(value) for key, value in payload.items()}
+        response = await http.get("/graphql", params=params, headers=headers)
+    else:
+        response = await http.post("/graphql", json=payload, headers=headers)
     return Answer(response.status_code, list(response.headers.raw), response.content)
+
+
+def lean_expected(step: Step, has_plan: bool) -> bool:
+    """Whether the lean path should answer `step` (a plan, and an Accept header it takes)."""
+    return has_plan and step.accept in PLAIN_ACCEPTS
 
 
 def _has_plan(compiled: CompiledPath, step: Step) -> bool:
@@ -209,7 +252,7 @@ def _has_plan(compiled: CompiledPath, step: Step) -> bool:
     request = GraphQLRequestData(
         query=step.query, variables=step.variables, operation_name=step.operation_name, extensions=None, protocol="http"
     )
-    return compiled.prepare(request, allowed_operations("POST", True)) is not None
+    return compiled.prepare(request, allowed_operations(step.method, True)) is not None
 
 
 @pytest.fixture
