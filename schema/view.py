@@ -4,7 +4,10 @@ Request policy (what another site could make a browser send) is the route's midd
 server/request_policy.py, which also hands on the content-type with its media type lower-cased for
 Strawberry's case-sensitive check. The view only adapts Strawberry and overrides it in three places:
 JSON decoding (`decode_json`), a lost database while the context is built (`run`) and the GraphiQL
-page, served with its assets from this origin (`render_graphql_ide`, server/playground/).
+page, served with its assets from this origin (`render_graphql_ide`, server/playground/). GraphQL
+over HTTP (server/graphql_http.py) takes two more touches: `run` answers every refusal as a JSON error
+body in the negotiated media type, and `process_result` notes what a response's errors change in its
+HTTP answer (400 without `data` for a request error in application/graphql-response+json, Retry-After).
 
 Executing a single operation (`execute_single`) first tries the compiled path (schema/compiled/):
 a validated document runs from its plan, with Strawberry's semantics and errors, and anything the
@@ -17,17 +20,30 @@ import json
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from schema.compiled import CompiledPath, allowed_operations
+from schema.compiled.lean import LeanPath
 from schema.context import Context
 from schema.errors import DATABASE_UNAVAILABLE_EXTENSIONS, DATABASE_UNAVAILABLE_MESSAGE, logger, with_default_codes
 from server.database import is_database_unavailable
+from server.graphql_http import (
+    CHANNEL_NOT_FOUND,
+    INTERNAL_SERVER_ERROR,
+    METHOD_NOT_ALLOWED,
+    Refusal,
+    error_response,
+    finish_response,
+    note_errors,
+    refusal_response,
+)
 from server.playground import playground_page
 from server.services import Services
 from server.services.text import is_storable
@@ -40,6 +56,7 @@ class SessionGraphQL(GraphQL[Context, None]):
         super().__init__(schema, graphql_ide=ide, subscription_protocols=())  # type: ignore[arg-type]
         self.settings = settings
         self.compiled = CompiledPath.for_schema(schema)  # None: every operation runs through Strawberry
+        self.lean = LeanPath.for_view(self, self.compiled)  # None: every request through Strawberry's view
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """Our own GraphiQL page (server/playground/): every asset from this origin, a strict CSP."""
@@ -50,17 +67,33 @@ class SessionGraphQL(GraphQL[Context, None]):
     ) -> Response | WebSocket:
         """Strawberry's, except that losing the database while the context is built (channel and
         session lookups run before any resolver, outside the error masking) is a 503 with a coded
-        GraphQL error rather than a 500 with a traceback."""
+        GraphQL error rather than a 500 with a traceback. A plain request of a compiled operation
+        skips Strawberry's view (schema/compiled/lean.py) and gets the same answer.
+
+        GraphQL over HTTP (server/graphql_http.py): Strawberry's HTTPExceptions (and ours) answer a
+        JSON error body instead of its plain text, a mutation in a GET the specification's 405; the
+        answer takes the negotiated media type and what `process_result` noted about its errors."""
         try:
-            return await super().run(request, context, root_value)  # type: ignore[arg-type]
+            if self.lean is not None and context is UNSET and root_value is UNSET and isinstance(request, Request):
+                response = await self.lean.respond(request)
+                if response is not None:  # the lean path takes only Accepts answered in application/json
+                    return finish_response(request, response, negotiated=False)
+            answer = await super().run(request, context, root_value)  # type: ignore[arg-type]
+            return finish_response(request, answer) if isinstance(request, Request) else answer
+        except HTTPException as error:
+            assert isinstance(request, Request)
+            return refusal_response(_as_specified(error, request), request.headers.get("accept"))
         except Exception as error:
             if not isinstance(request, Request) or not is_database_unavailable(error):
                 raise
             logger.warning("database unavailable (%s) while building the request context", type(error).__name__)
-            body = {
-                "errors": [{"message": DATABASE_UNAVAILABLE_MESSAGE, "extensions": DATABASE_UNAVAILABLE_EXTENSIONS}]
-            }
-            return JSONResponse(body, status_code=503)
+            return error_response(
+                503,
+                DATABASE_UNAVAILABLE_MESSAGE,
+                INTERNAL_SERVER_ERROR,
+                accept=request.headers.get("accept"),
+                extensions=DATABASE_UNAVAILABLE_EXTENSIONS,
+            )
 
     def decode_json(self, data: str | bytes) -> object:
         """json.loads, but bytes that are not UTF-8, numbers beyond int()'s digit limit and nesting beyond
@@ -85,7 +118,8 @@ class SessionGraphQL(GraphQL[Context, None]):
         channel_token = request.headers.get(self.settings.channel_token_header)
         channel = await services.channels.get_channel_from_token(channel_token)
         if channel is None:
-            raise HTTPException(400, f"No channel matches the {self.settings.channel_token_header} header")
+            message = f"No channel matches the {self.settings.channel_token_header} header"
+            raise Refusal(400, message, CHANNEL_NOT_FOUND)
         return await Context.build(request, response, self.settings, services, channel)
 
     async def execute_single(
@@ -106,6 +140,23 @@ class SessionGraphQL(GraphQL[Context, None]):
         return await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        if result.errors:
-            with_default_codes(result.errors)
-        return process_result(result)
+        if not result.errors:
+            return process_result(result)
+        with_default_codes(result.errors)
+        response = process_result(result)
+        note_errors(request, response)
+        return response
+
+
+def _as_specified(error: HTTPException, request: Request) -> HTTPException:
+    """A mutation in a GET is 405 with `Allow: POST` (GraphQL over HTTP), where Strawberry says 400."""
+    cause = error.__cause__
+    if (
+        isinstance(cause, InvalidOperationTypeError)
+        and cause.operation_type is OperationType.MUTATION
+        and request.method == "GET"
+    ):
+        return Refusal(405, error.reason, METHOD_NOT_ALLOWED, {"allow": "POST"})
+    if error.status_code == 405 and not isinstance(error, Refusal):  # a method other than GET and POST
+        return Refusal(405, error.reason, METHOD_NOT_ALLOWED, {"allow": "GET, POST"})
+    return error

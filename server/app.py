@@ -9,6 +9,7 @@ from starlette.routing import Route
 from schema.schema import build_schema
 from schema.view import SessionGraphQL
 from server.cors import cors_middleware
+from server.graphql_http import EXCEPTION_HANDLERS
 from server.health import health, ready
 from server.lifespan import make_lifespan
 from server.limits import BodySizeLimit
@@ -34,6 +35,8 @@ def create_app(settings: Settings) -> Starlette:
             *cors_middleware(settings),
             Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
         ],
+        # Starlette's own 404/405 and an unhandled exception's 500 answer JSON like every other refusal.
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=make_lifespan(settings),
     )
 

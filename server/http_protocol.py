@@ -12,8 +12,9 @@ connection was accepted). Two counts enforce the cap:
 - a complete head is measured as `METHOD target HTTP/1.1`, `name: value` lines and line ends, so a
   whole head that came in one read is held to the limit exactly.
 
-A refused head is answered 431 and the connection closed; when the connection is still busy with
-a previous request, or the overrun is in the body's framing, it is closed without an answer.
+A refused head is answered 431 with a GraphQL-over-HTTP error body and the connection closed; when the
+connection is still busy with a previous request, or the overrun is in the body's framing, it is closed
+without an answer.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from server.compat.uvicorn_private import should_upgrade, unset_keepalive_if_required, warn_unsupported_upgrade
+from server.graphql_http import BAD_REQUEST, JSON, REQUEST_HEADER_FIELDS_TOO_LARGE, error_body
 
 STATUS_TOO_LARGE = 431
+STATUS_BAD_REQUEST = 400
 _CRLF = 2
 
 
@@ -90,9 +93,10 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         self._unparsed_bytes = 0
 
     def _invalid_request(self) -> None:
+        """uvicorn's 400 for a request the parser rejects, with a JSON body like every other refusal."""
         message = "Invalid HTTP request received."
         self.logger.warning(message)
-        self.send_400_response(message)
+        self._answer_and_close(STATUS_BAD_REQUEST, message, BAD_REQUEST)
 
     def _refuse(self) -> None:
         busy = self.cycle is not None and not self.cycle.response_complete
@@ -101,13 +105,19 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         self.logger.warning("Request line and headers over %d bytes: answered 431.", self.max_head_bytes)
-        body = f"Request line and headers are larger than {self.max_head_bytes} bytes".encode()
-        content = [STATUS_LINE[STATUS_TOO_LARGE]]
+        message = f"Request line and headers are larger than {self.max_head_bytes} bytes"
+        self._answer_and_close(STATUS_TOO_LARGE, message, REQUEST_HEADER_FIELDS_TOO_LARGE)
+
+    def _answer_and_close(self, status: int, message: str, code: str) -> None:
+        """A GraphQL-over-HTTP error body (server/graphql_http.py) in application/json: the head, and
+        with it any Accept, is incomplete or unreadable. The connection cannot carry another request."""
+        body = error_body(message, code)
+        content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
         content.extend(
             [
-                b"content-type: text/plain; charset=utf-8\r\n",
+                b"content-type: " + JSON.encode() + b"\r\n",
                 b"content-length: " + str(len(body)).encode() + b"\r\n",
                 b"connection: close\r\n",
                 b"\r\n",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.graphql_http import PAYLOAD_TOO_LARGE, error_body, response_media_type
 
 STATUS_TOO_LARGE = 413
 
@@ -12,7 +15,8 @@ class BodySizeLimit:
 
     A declared Content-Length above the limit is refused before any byte of the body is read;
     otherwise the body is read chunk by chunk and refused as soon as the count passes the limit,
-    whatever Content-Length said. A body within the limit is handed to the app unchanged.
+    whatever Content-Length said. A body within the limit is handed to the app unchanged. The refusal
+    is a GraphQL-over-HTTP error body (server/graphql_http.py) with the code PAYLOAD_TOO_LARGE.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -25,7 +29,7 @@ class BodySizeLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -37,20 +41,21 @@ class BodySizeLimit:
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
             chunks.append(chunk)
             more_body = message.get("more_body", False)
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = f"Request body is larger than {self.max_bytes} bytes".encode()
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        body = error_body(f"Request body is larger than {self.max_bytes} bytes", PAYLOAD_TOO_LARGE)
+        media_type = response_media_type(Headers(scope=scope).get("accept"))
         await send(
             {
                 "type": "http.response.start",
                 "status": STATUS_TOO_LARGE,
                 "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-type", media_type.encode()),
                     (b"content-length", str(len(body)).encode()),
                     # The rest of the body is not read: the connection cannot carry another request.
                     (b"connection", b"close"),

@@ -3,7 +3,8 @@
 A browser on another site can send the user's cookie with a form POST or a plain GET. So POST bodies
 must be application/json (an HTML form cannot send that), and in cookie mode a GET query that carries
 the session cookie runs only with the x-requested-with header (which a cross-site page cannot add
-without a CORS preflight). GET never runs mutations: Strawberry refuses them itself.
+without a CORS preflight). GET never runs mutations: Strawberry refuses them itself. Refusals are
+GraphQL-over-HTTP error bodies (server/graphql_http.py).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from starlette.datastructures import Headers, QueryParams
 from starlette.middleware import Middleware
 from starlette.requests import cookie_parser
-from starlette.responses import PlainTextResponse
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.graphql_http import BAD_REQUEST, UNSUPPORTED_MEDIA_TYPE, error_response
 from server.settings import Settings
 
 #: The non-simple request header that lets a cookie-carrying GET run a query.
@@ -44,14 +46,17 @@ class RequestPolicy:
         headers = [_lower_media_type(name, value) for name, value in scope["headers"]]
         await self.app({**scope, "headers": headers}, receive, send)
 
-    def _refusal(self, scope: Scope) -> PlainTextResponse | None:
+    def _refusal(self, scope: Scope) -> Response | None:
         method = scope["method"]
         if method == "POST":
+            headers = Headers(scope=scope)
             # Media types are case-insensitive (RFC 9110 8.3.1); parameters such as charset may follow.
-            content_type = Headers(scope=scope).get("content-type", "")
-            if content_type.partition(";")[0].strip().lower() != JSON:
-                return PlainTextResponse(
-                    "POST requests must have content-type application/json", STATUS_UNSUPPORTED_MEDIA_TYPE
+            if headers.get("content-type", "").partition(";")[0].strip().lower() != JSON:
+                return error_response(
+                    STATUS_UNSUPPORTED_MEDIA_TYPE,
+                    "POST requests must have content-type application/json",
+                    UNSUPPORTED_MEDIA_TYPE,
+                    accept=headers.get("accept"),
                 )
         elif method == "GET" and self.session_cookie is not None:
             headers = Headers(scope=scope)
@@ -60,8 +65,11 @@ class RequestPolicy:
                 and self.session_cookie in cookie_parser(headers.get("cookie", ""))
                 and GET_QUERY_HEADER not in headers
             ):
-                return PlainTextResponse(
-                    f"A GET with the session cookie needs the {GET_QUERY_HEADER} header", STATUS_BAD_REQUEST
+                return error_response(
+                    STATUS_BAD_REQUEST,
+                    f"A GET with the session cookie needs the {GET_QUERY_HEADER} header",
+                    BAD_REQUEST,
+                    accept=headers.get("accept"),
                 )
         return None
 

@@ -19,6 +19,11 @@ class GraphQLResult:
         return [error.get("extensions", {}).get("code") for error in self.errors or []]
 
 
+def refusal(message: str, code: str) -> dict[str, Any]:
+    """The GraphQL-over-HTTP error body of a transport-level refusal (server/graphql_http.py)."""
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
 class GraphQLClient:
     def __init__(self, http: httpx.AsyncClient, path: str = "/graphql") -> None:
         self.http = http

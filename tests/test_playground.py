@@ -21,12 +21,14 @@ from server.playground import ASSETS_PATH, CONTENT_SECURITY_POLICY, refresh
 from server.playground.assets import load_assets
 from server.settings import Settings
 from tests.conftest import ClientFactory, SettingsFactory
+from tests.graphql import refusal
 
 pytestmark = pytest.mark.backends("sqlite")  # nothing here touches the database beyond the app's start
 
 PLAYGROUND = Path(__file__).resolve().parents[1] / "server" / "playground"
 HTML = {"accept": "text/html"}
 YEAR = "max-age=31536000"
+NOT_FOUND = refusal("Not Found", "NOT_FOUND")
 CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 #: References a browser follows by itself (anchors the user clicks are not loads): CSS url() and
 #: @import, src/srcset/href attributes and properties, ES module imports, importScripts, source maps.
@@ -211,7 +213,7 @@ async def test_graphiql_off_removes_the_page_and_the_assets(
 @pytest.mark.parametrize("name", TRAVERSALS)
 async def test_unknown_asset_names_are_404(name: str) -> None:
     status, body = await _raw_get(create_app(Settings(graphiql=True)), f"{ASSETS_PATH}/{name}")
-    assert (status, body) == (404, b"Not Found")
+    assert (status, json.loads(body)) == (404, NOT_FOUND)
 
 
 @pytest.mark.parametrize(
@@ -227,7 +229,7 @@ async def test_unknown_asset_names_are_404(name: str) -> None:
 async def test_literal_traversals_are_404(path: str) -> None:
     """Sent as they are (an HTTP client would remove the dot segments before sending)."""
     status, body = await _raw_get(create_app(Settings(graphiql=True)), path)
-    assert (status, body) == (404, b"Not Found")
+    assert (status, json.loads(body)) == (404, NOT_FOUND)
 
 
 async def _raw_get(app: Any, raw_path: str) -> tuple[int, bytes]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.graphql import GraphQLClient
+from server.graphql_http import JSON
+from tests.graphql import GraphQLClient, refusal
 from tests.schema.helpers import FORBIDDEN_MESSAGE, add_item, admin_token, anonymous_token, create_user, login_token
 
 SERIALIZE = "query Serialize($token: String!) { serializeSession(token: $token) { id } }"
@@ -80,7 +81,8 @@ async def test_syntax_error_is_bad_user_input(api: GraphQLClient) -> None:
 )
 async def test_malformed_json_body_is_http_400(api: GraphQLClient, content: bytes) -> None:
     response = await api.http.post("/graphql", content=content, headers={"content-type": "application/json"})
-    assert response.status_code == 400
+    expected = refusal("Unable to parse request body as JSON", "BAD_REQUEST")
+    assert (response.status_code, response.headers["content-type"], response.json()) == (400, JSON, expected)
 
 
 async def test_unknown_field_is_an_error_not_a_500(api: GraphQLClient) -> None:
@@ -148,4 +150,6 @@ async def test_query_via_get_is_served(api: GraphQLClient) -> None:
 
 async def test_mutation_via_get_is_refused(api: GraphQLClient) -> None:
     response = await api.http.get("/graphql", params={"query": "mutation { createAnonymousSession { id } }"})
-    assert (response.status_code, "auth-token" in response.headers) == (400, False)
+    expected = refusal("mutations are not allowed when using GET", "METHOD_NOT_ALLOWED")
+    assert (response.status_code, response.headers["allow"], response.json()) == (405, "POST", expected)
+    assert "auth-token" not in response.headers

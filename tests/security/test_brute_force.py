@@ -182,6 +182,29 @@ async def test_attempts_from_one_address_on_many_identifiers_are_limited(
     assert outcome(await attempt(client_at("203.0.113.8"), "alice", "pw-alice")) == "CachedSession"
 
 
+@pytest.mark.parametrize("accept", [None, "application/graphql-response+json"])
+async def test_a_limited_login_sets_retry_after(
+    make_settings: SettingsFactory, start_app: StartApp, hasher: CountingHasher, accept: str | None
+) -> None:
+    client_at = await start_app(limited_settings(make_settings))
+    attacker = client_at("192.0.2.9")
+    headers = {"accept": accept} if accept else {}
+    tried = [
+        await attacker.execute(LOGIN, {"username": f"user{n}", "password": "guess"}, headers=headers)
+        for n in range(LIMIT + 1)
+    ]
+
+    assert [outcome(result) for result in tried] == ["InvalidCredentialsError"] * LIMIT + ["RATE_LIMITED"]
+    assert ["retry-after" in result.response.headers for result in tried[:LIMIT]] == [False] * LIMIT
+    limited = tried[-1]
+    assert limited.errors is not None
+    # a field error (the operation ran): 200, with the seconds of `retryAfter` in the header as well
+    assert (limited.response.status_code, limited.response.headers["retry-after"]) == (
+        200,
+        str(limited.errors[0]["extensions"]["retryAfter"]),
+    )
+
+
 async def test_ipv6_clients_are_counted_per_64_network(
     make_settings: SettingsFactory, start_app: StartApp, hasher: CountingHasher
 ) -> None:

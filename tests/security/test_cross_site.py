@@ -20,7 +20,7 @@ from asgi_lifespan import LifespanManager
 
 from server.app import create_app
 from tests.conftest import SettingsFactory
-from tests.graphql import GraphQLClient
+from tests.graphql import GraphQLClient, refusal
 from tests.live_server import live_server
 from tests.schema.helpers import LOGIN, SUPERADMIN
 
@@ -83,7 +83,7 @@ async def test_other_origins_fail_the_preflight_and_get_no_allow_origin(
     client: GraphQLClient = await make_client(make_settings(cors_allow_origins=(SHOP,)))
     options = await client.http.options("/graphql", headers=preflight(EVIL))
     post = await client.http.post("/graphql", json={"query": "{ __typename }"}, headers={"origin": EVIL})
-    assert (options.status_code, options.text) == (400, "Disallowed CORS origin")
+    assert (options.status_code, options.json()) == (400, refusal("Disallowed CORS origin", "BAD_REQUEST"))
     assert ("access-control-allow-origin" in options.headers, "access-control-allow-origin" in post.headers) == (
         False,
         False,
@@ -93,7 +93,7 @@ async def test_other_origins_fail_the_preflight_and_get_no_allow_origin(
 async def test_unknown_request_header_fails_the_preflight(make_settings: SettingsFactory, make_client: Any) -> None:
     client: GraphQLClient = await make_client(make_settings(cors_allow_origins=(SHOP,)))
     response = await client.http.options("/graphql", headers=preflight(SHOP, headers="x-forged"))
-    assert (response.status_code, response.text) == (400, "Disallowed CORS headers")
+    assert (response.status_code, response.json()) == (400, refusal("Disallowed CORS headers", "BAD_REQUEST"))
 
 
 async def test_allowed_origin_can_read_the_new_token_header(make_settings: SettingsFactory, make_client: Any) -> None:
@@ -139,7 +139,8 @@ async def test_cookie_only_mode_exposes_no_token_header(make_settings: SettingsF
 async def test_posts_a_form_can_send_are_415(client: GraphQLClient, body: dict[str, Any]) -> None:
     await client.ok(ANONYMOUS)
     response = await client.http.post("/graphql", **body)
-    assert (response.status_code, response.text) == (415, "POST requests must have content-type application/json")
+    expected = refusal("POST requests must have content-type application/json", "UNSUPPORTED_MEDIA_TYPE")
+    assert (response.status_code, response.json()) == (415, expected)
     assert hands_out_a_token(response) is False
 
 
@@ -159,10 +160,8 @@ async def test_get_with_the_cookie_and_no_custom_header_is_refused(
 ) -> None:
     client = await cookie_client(make_settings, make_client)
     response = await client.http.get("/graphql", params={"query": ACTIVE_SESSION})
-    assert (response.status_code, response.text) == (
-        400,
-        "A GET with the session cookie needs the x-requested-with header",
-    )
+    expected = refusal("A GET with the session cookie needs the x-requested-with header", "BAD_REQUEST")
+    assert (response.status_code, response.json()) == (400, expected)
     assert hands_out_a_token(response) is False
 
 
@@ -179,7 +178,8 @@ async def test_get_never_runs_a_mutation(make_settings: SettingsFactory, make_cl
     client = await cookie_client(make_settings, make_client)
     for query in (ANONYMOUS, ADD_ITEM, "mutation { logout { success } }"):
         response = await client.http.get("/graphql", params={"query": query}, headers={"x-requested-with": "x"})
-        assert (response.status_code, hands_out_a_token(response)) == (400, False)
+        # GraphQL over HTTP: a mutation in a GET is 405 Method Not Allowed
+        assert (response.status_code, response.headers["allow"], hands_out_a_token(response)) == (405, "POST", False)
     assert await client.ok("{ activeOrder { id } }") == {"activeOrder": None}  # no item was added, no logout
     assert (await client.ok(ACTIVE_SESSION))["activeSession"] is not None
 

@@ -7,6 +7,7 @@ raw TCP to `python -m server`, whose memory is read from /proc while the attack 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -22,7 +23,7 @@ from schema.limits import INTROSPECTION_MAX_DEPTH
 from schema.schema import build_schema
 from server.settings import Settings, SettingsError
 from tests.conftest import SettingsFactory
-from tests.graphql import GraphQLClient, GraphQLResult
+from tests.graphql import GraphQLClient, GraphQLResult, refusal
 from tests.live_server import REPO_ROOT, SERVER_SETTINGS, live_server_process
 
 MakeClient = Callable[[Settings], Awaitable[GraphQLClient]]
@@ -137,7 +138,10 @@ async def test_depth_behind_doubling_fragments_is_measured_not_walked(
 # --- MAX_HEADER_BYTES -----------------------------------------------------------------------------
 
 LIMIT = 16384  # the default
-REFUSAL = f"Request line and headers are larger than {LIMIT} bytes".encode()
+REFUSAL = json.dumps(
+    refusal(f"Request line and headers are larger than {LIMIT} bytes", "REQUEST_HEADER_FIELDS_TOO_LARGE"),
+    separators=(",", ":"),
+).encode()
 STREAM = 50 * 2**20
 CHUNK = 65536
 

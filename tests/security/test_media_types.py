@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.graphql import GraphQLClient
+from tests.graphql import GraphQLClient, refusal
 
 QUERY = '{"query": "{ __typename }"}'
 
@@ -27,4 +27,5 @@ async def test_any_spelling_of_application_json_is_served(client: GraphQLClient,
 @pytest.mark.parametrize("content_type", ["Text/Plain", "APPLICATION/X-WWW-FORM-URLENCODED", "Application/JSONP"])
 async def test_other_media_types_in_any_case_are_415(client: GraphQLClient, content_type: str) -> None:
     response = await client.http.post("/graphql", content=QUERY, headers={"content-type": content_type})
-    assert (response.status_code, response.text) == (415, "POST requests must have content-type application/json")
+    expected = refusal("POST requests must have content-type application/json", "UNSUPPORTED_MEDIA_TYPE")
+    assert (response.status_code, response.json()) == (415, expected)

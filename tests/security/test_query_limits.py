@@ -16,7 +16,7 @@ from schema.compiled.documents import DocumentCache
 from schema.schema import DOCUMENT_CACHE_SIZE, build_schema
 from server.settings import Settings
 from tests.conftest import ClientFactory, SettingsFactory
-from tests.graphql import GraphQLClient, GraphQLResult
+from tests.graphql import GraphQLClient, GraphQLResult, refusal
 
 DEEP_SESSION = "{ activeSession { user { channelPermissions { id } } } }"  # `id` is at depth 3
 
@@ -122,5 +122,5 @@ async def test_document_caches_are_bounded_and_reused(
 async def test_batched_operations_are_refused(client: GraphQLClient) -> None:
     batch = [{"query": "mutation { createAnonymousSession { id } }"}] * 2
     response = await client.http.post("/graphql", json=batch)
-    assert (response.status_code, response.text) == (400, "Batching is not enabled")
+    assert (response.status_code, response.json()) == (400, refusal("Batching is not enabled", "BAD_REQUEST"))
     assert ("auth-token" in response.headers, "set-cookie" in response.headers) == (False, False)

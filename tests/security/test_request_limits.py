@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import SettingsFactory
+from tests.graphql import refusal
 from tests.live_server import live_server
 
 QUERY = "{ activeChannel { code } }"
@@ -21,6 +22,7 @@ ANSWER = {"data": {"activeChannel": {"code": "__default_channel__"}}}
 CHUNK = 1024
 LIMIT = 4 * CHUNK
 JSON_HEADERS = {"content-type": "application/json"}
+TOO_LARGE = refusal(f"Request body is larger than {LIMIT} bytes", "PAYLOAD_TOO_LARGE")
 
 
 def json_body(size: int) -> bytes:
@@ -58,7 +60,7 @@ async def test_body_at_the_limit_is_served(http: httpx.AsyncClient) -> None:
 
 async def test_body_one_byte_over_the_limit_is_413(http: httpx.AsyncClient) -> None:
     response = await http.post("/graphql", content=json_body(LIMIT + 1), headers=JSON_HEADERS)
-    assert (response.status_code, response.text) == (413, f"Request body is larger than {LIMIT} bytes")
+    assert (response.status_code, response.json()) == (413, TOO_LARGE)
     assert response.headers["connection"] == "close"
 
 
@@ -129,13 +131,13 @@ def request_head(port: int, framing: str) -> str:
 def test_server_refuses_a_big_content_length_at_once(server_port: int) -> None:
     # Only the head is sent: the 413 must come without a byte of the announced 10 MB.
     status, body = exchange(server_port, request_head(server_port, "content-length: 10000000"))
-    assert (status, body) == (413, f"Request body is larger than {LIMIT} bytes".encode())
+    assert (status, json.loads(body)) == (413, TOO_LARGE)
 
 
 def test_server_cuts_an_endless_chunked_body(server_port: int) -> None:
     chunks = (f"{CHUNK:x}\r\n".encode() + b" " * CHUNK + b"\r\n") * (LIMIT // CHUNK + 1)  # no last chunk: never ends
     status, body = exchange(server_port, request_head(server_port, "transfer-encoding: chunked"), chunks)
-    assert (status, body) == (413, f"Request body is larger than {LIMIT} bytes".encode())
+    assert (status, json.loads(body)) == (413, TOO_LARGE)
 
 
 def test_server_serves_up_to_the_limit_and_refuses_one_byte_more(server_port: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from server.settings import Settings
 from tests.conftest import ClientFactory, SettingsFactory
-from tests.graphql import GraphQLClient
+from tests.graphql import GraphQLClient, refusal
 
 SHOP = "https://shop.example"
 ANONYMOUS = "mutation { createAnonymousSession { token } }"
@@ -16,15 +16,17 @@ async def test_health_is_outside_the_policy(make_client: ClientFactory, settings
     await client.ok(ANONYMOUS)
     get = await client.http.get("/health", params={"query": "{ __typename }"})
     post = await client.http.post("/health", content="{}", headers={"content-type": "text/plain"})
-    assert [(r.status_code, r.text) for r in (get, post)] == [
-        (200, '{"status":"ok","database":"ok"}'),
-        (405, "Method Not Allowed"),
+    assert [(r.status_code, r.json()) for r in (get, post)] == [
+        (200, {"status": "ok", "database": "ok"}),
+        (405, refusal("Method Not Allowed", "METHOD_NOT_ALLOWED")),
     ]
+    assert set(post.headers["allow"].split(", ")) == {"GET", "HEAD"}
 
 
 async def test_other_methods_on_graphql_are_405_before_the_policy(client: GraphQLClient) -> None:
     response = await client.http.put("/graphql", content="{}", headers={"content-type": "text/plain"})
-    assert (response.status_code, response.text) == (405, "Method Not Allowed")
+    assert (response.status_code, response.json()) == (405, refusal("Method Not Allowed", "METHOD_NOT_ALLOWED"))
+    assert set(response.headers["allow"].split(", ")) == {"HEAD", "GET", "POST"}
 
 
 async def test_a_refusal_carries_the_cors_headers(make_client: ClientFactory, make_settings: SettingsFactory) -> None:

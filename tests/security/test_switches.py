@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SettingsFactory
-from tests.graphql import GraphQLClient
+from tests.graphql import GraphQLClient, refusal
 
 SCHEMA = "{ __schema { queryType { name } } }"
 INTROSPECTION_ATTEMPTS = [
@@ -28,7 +28,7 @@ async def test_graphiql_off_serves_no_ide(make_settings: SettingsFactory, make_c
     client: GraphQLClient = await make_client(make_settings(graphiql=False))
     for accept in ("text/html", "*/*"):
         response = await client.http.get("/graphql", headers={"accept": accept})
-        assert (response.status_code, response.text) == (404, "Not Found")
+        assert (response.status_code, response.json()) == (404, refusal("Not Found", "NOT_FOUND"))
     assert await client.ok("{ activeChannel { code } }") == {"activeChannel": {"code": "__default_channel__"}}
     query = await client.http.get("/graphql", params={"query": "{ __typename }"}, headers={"accept": "text/html"})
     assert (query.status_code, query.json()) == (200, {"data": {"__typename": "Query"}})
