@@ -185,10 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             if label == CONTROLS:
                 cache, database = "noop", no_database()
             elif args.backend == "sqlite":
-                cache = "memory" if label == "main" else "noop"
+                cache = {"main": "memory", "memory": "memory", "redis-alone": args.redis_url}.get(label, "noop")
                 database = sqlite_database(label)
             else:
-                cache = args.redis_url if label == "main" else "noop"
+                cache = {"main": args.redis_url, "memory": "memory", "redis-alone": args.redis_url}.get(label, "noop")
                 if cache.startswith("redis://"):
                     ensure_loopback(urlsplit(cache).hostname or "")
                 database = postgres_database(args.pg_admin_url, label)
@@ -196,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
                 with database as (database_url, database_info):
                     port = free_port()
                     arguments = ("bench/controls.py",) if label == CONTROLS else ("-m", "server")
-                    server = Server(label, server_env(args, database_url, cache, password, port), log_dir, arguments)
+                    env = server_env(args, database_url, cache, password, port)
+                    if label == "redis-alone":
+                        env["SESSION_CACHE_FIRST_TIER"] = "false"
+                    server = Server(label, env, log_dir, arguments)
                     info: dict[str, Any] = {"session_cache": cache, "database": database_info, "port": port}
                     result["servers"][label] = info
                     if cache.startswith("redis://"):

@@ -36,6 +36,10 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "unknown": ("main", "sessionFromToken of tokens that match no session"),
     "typename": ("main", "{ __typename } through the service: its own floor"),
     "uncached": ("nocache", "sessionFromToken, SESSION_CACHE=noop (database)"),
+    # The cache tiers side by side: with --backend postgres `cached` runs on Redis behind the in-process
+    # first tier; these two run the same requests on the first tier alone and on Redis alone.
+    "cached-memory": ("memory", "sessionFromToken, token cached; SESSION_CACHE=memory (NOTIFY on PostgreSQL)"),
+    "cached-redis": ("redis-alone", "sessionFromToken, token cached; Redis without the first tier"),
     "create": ("main", "createAnonymousSession"),
     "login": ("main", "login (superadmin, Argon2)"),
     "starlette": (CONTROLS, "control: a bare Starlette route answering a constant JSON body"),
@@ -107,7 +111,7 @@ def scenario_job(
     name: str, server: Server, prepared: dict[str, Any], args: argparse.Namespace, username: str, password: str
 ) -> dict[str, Any]:
     path = "/graphql"
-    if name in ("cached", "uncached"):
+    if name in ("cached", "uncached", "cached-memory", "cached-redis"):
         bodies = [graphql_body(LOOKUP_QUERY, {"t": token}) for token in prepared["tokens"]]
         expect = '"sessionFromToken":{"id"'
     elif name == "active":
