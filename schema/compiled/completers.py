@@ -30,12 +30,14 @@ complete_leaf_value = Executor.complete_leaf_value
 
 
 class Completer:
-    """Executor.complete_value for one output type, the field's (for messages and resolve info)."""
+    """Executor.complete_value for one output type, the field's (for messages and resolve info).
+
+    This base is also the placeholder a field holds until the compiler gives it its completer."""
 
     __slots__ = ()
 
     def complete(self, run: Run, field: FieldPlan, info: Any, path: Path, result: Any) -> Any:
-        raise NotImplementedError
+        raise RuntimeError("a field plan ran before the compiler set its completer")
 
 
 class NonNull(Completer):
