@@ -107,5 +107,13 @@ class Context:
         self.session = None
         clear_session_cookie(self.response, self.settings)
 
+    async def log_out(self) -> bool:
+        """End this request's session (logout): gone from the database and every cache, cookie cleared;
+        whether there was one to end."""
+        session = self.session
+        deleted = session is not None and await self.services.sessions.delete_session(session)
+        self.end_session()
+        return deleted
+
 
 Info = strawberry.Info[Context, None]

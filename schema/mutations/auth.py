@@ -58,8 +58,4 @@ class AuthMutations:
         ),
     )
     async def logout(self, info: Info) -> Success:
-        context = info.context
-        session = context.session
-        deleted = session is not None and await context.services.sessions.delete_session(session)
-        context.end_session()
-        return Success(success=deleted)
+        return Success(success=await info.context.log_out())

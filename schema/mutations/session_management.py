@@ -43,9 +43,7 @@ class SessionManagementMutations:
         owner = None if anyone else caller.user.id
         revoked = await context.services.session_management.revoke_session(number, caller, owner)
         if revoked is Revoked.CURRENT:
-            ended = await context.services.sessions.delete_session(caller)
-            context.end_session()
-            return ended
+            return await context.log_out()  # exactly as logout
         return revoked is Revoked.OTHER
 
     @strawberry.mutation(
