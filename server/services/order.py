@@ -95,14 +95,24 @@ class OrderService:
         self, stored: Session, session: CachedSession, connection: BaseDBAsyncClient
     ) -> Order:
         if stored.active_order_id is not None:  # type: ignore[attr-defined]
-            order = await Order.filter(id=stored.active_order_id, active=True).using_db(connection).first()  # type: ignore[attr-defined]
+            # Locked: adds to one order through different sessions must not insert the same line twice.
+            order = (
+                await Order.filter(id=stored.active_order_id, active=True)  # type: ignore[attr-defined]
+                .using_db(connection)
+                .select_for_update()
+                .first()
+            )
             if order is not None:
                 return order
         if session.user is not None:
             # The user's row, locked first by the caller, makes concurrent first adds from two of
             # their sessions share one cart.
             order = (
-                await Order.filter(user_id=session.user.id, active=True).using_db(connection).order_by("-id").first()
+                await Order.filter(user_id=session.user.id, active=True)
+                .using_db(connection)
+                .order_by("-id")
+                .select_for_update()
+                .first()
             )
             if order is not None:
                 return order
