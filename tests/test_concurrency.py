@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from models import Session, SessionType, User
+from models import OrderLine, Session, SessionType, User
 from server.cache import DefaultSessionCacheStrategy, Fence, build_cache_strategy
 from server.cached_session import CachedSession
 from server.services import Services
@@ -245,3 +245,38 @@ async def test_a_late_cache_write_of_an_update_cannot_revive_a_session_ended_mea
     assert deleted is True
     assert await Session.filter(id=session.id).exists() is False
     assert await sessions.get_session_from_token(session.token) is None
+
+
+async def test_two_sessions_adding_one_variant_to_one_order_at_once_make_one_line(
+    app: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given two guest sessions holding the same cart (as deleteSessionsByActiveOrderId allows for)
+    first = (await app.ok(CREATE_ANONYMOUS_SESSION))["createAnonymousSession"]
+    second = (await app.ok(CREATE_ANONYMOUS_SESSION))["createAnonymousSession"]
+    cart = int((await app.ok(ADD_ITEM, {"v": "a"}, token=first["token"]))["addItemToOrder"]["id"])
+    await Session.filter(id=int(second["id"])).update(active_order_id=cart)
+    # and the first add of variant "b" held just before it inserts the line it found missing
+    at_insert, release = asyncio.Event(), asyncio.Event()
+    create_line = OrderLine.create
+
+    async def held_create(**kwargs: Any) -> OrderLine:
+        if not at_insert.is_set():
+            at_insert.set()
+            await release.wait()
+        return await create_line(**kwargs)
+
+    monkeypatch.setattr(OrderLine, "create", held_create)
+    held = asyncio.create_task(app.execute(ADD_ITEM, {"v": "b"}, token=first["token"]))
+    await bounded(at_insert.wait())
+
+    # when the other session adds the same variant to that cart meanwhile
+    racing = asyncio.create_task(app.execute(ADD_ITEM, {"v": "b"}, token=second["token"]))
+    # then it waits for the held add (the cart's row is locked) instead of inserting the line too
+    await asyncio.sleep(0.5)
+    assert not racing.done()
+    release.set()
+    results = await bounded(asyncio.gather(held, racing))
+    assert [result.errors for result in results] == [None, None]
+    assert {result.data["addItemToOrder"]["id"] for result in results if result.data} == {str(cart)}
+    lines = await OrderLine.filter(order_id=cart, product_variant_id="b").values_list("quantity", flat=True)
+    assert lines == [2]
