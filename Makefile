@@ -46,6 +46,8 @@ clean-sessions: install
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/propagation.py
+	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.login_storm
 
 # GraphiQL, React and ReactDOM at the versions pinned in server/playground/sources.json, from the npm registry.
 graphiql-assets: install

@@ -40,7 +40,7 @@ from tortoise import Tortoise  # noqa: E402
 from models import Session  # noqa: E402
 from server.database import close_database, open_database  # noqa: E402
 from server.services.session_deletes import clean_set, deletion, expired_sessions, idle_anonymous_sessions  # noqa: E402
-from server.services.stored_session import _PreparedLookup  # noqa: E402
+from server.services.stored_session import lookup_statement  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 BATCH_SIZE = 1000  # the clean job's default batch size
@@ -148,14 +148,14 @@ async def _queries(connection: asyncpg.Connection) -> list[tuple[str, str, str, 
     order_id = await connection.fetchval(
         "SELECT active_order_id FROM sessions WHERE active_order_id IS NOT NULL ORDER BY id LIMIT 1 OFFSET 777"
     )
-    lookup = _PreparedLookup(db)
+    lookup = lookup_statement("postgres")
     expired = deletion(clean_set(expired_sessions(now), db, BATCH_SIZE), db)
     idle = deletion(clean_set(idle_anonymous_sessions(now), db, BATCH_SIZE), db)
     # SessionService._delete_where(user_id=...) / (active_order_id=...), delete_user_sessions_in, the login merge.
     by_user = deletion(Session.filter(user_id=user_id), db)
     by_order = deletion(Session.filter(active_order_id=order_id), db)
     return [
-        ("lookup", "hot lookup by token_hash (stored_session.py), an authenticated session", lookup.sql, [token_hash]),
+        ("lookup", "hot lookup by token_hash (stored_session.py), an authenticated session", lookup, [token_hash]),
         ("clean-expired", f"clean job: expired batch of {BATCH_SIZE}", *expired),
         ("clean-idle", f"clean job: idle anonymous batch of {BATCH_SIZE}", *idle),
         ("by-user", "deleteSessionsByUser, password changes, deleteUser: the user's sessions", *by_user),

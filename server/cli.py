@@ -18,6 +18,7 @@ from pathlib import Path
 from server.commands import EXIT_BAD_USAGE, EXIT_FAILURE, MODULES, Command, CommandError, one_line
 from server.commands.serve import serve_api
 from server.env_file import EnvFileError, environment
+from server.services import passwords
 from server.services.errors import ServiceError
 from server.settings import Settings, SettingsError
 
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_USAGE
     configure_logging(settings, serving=run is serve_api)
+    passwords.configure(settings)
     return _run(run, args, settings)
 
 
@@ -47,6 +49,8 @@ def configure_logging(settings: Settings, serving: bool) -> None:
     _keep_secrets_out_of_logs(settings.log_level_number)
     if not serving:  # an operator's command prints its outcome; Tortoise's start and stop are noise
         logging.getLogger("tortoise").setLevel(max(settings.log_level_number, logging.WARNING))
+        # and so are the session events it writes: they are stored (sessionEvents), not printed
+        logging.getLogger("server.session_events").setLevel(max(settings.log_level_number, logging.WARNING))
 
 
 def build_parser() -> argparse.ArgumentParser:

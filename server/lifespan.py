@@ -13,6 +13,7 @@ from server.cache import build_invalidation_channel, build_login_limiter, build_
 from server.clients import Clients
 from server.database import close_database, open_database
 from server.housekeeping import scheduled_session_clean
+from server.memory import release_free_memory
 from server.services import Services
 from server.services.cache_outages import CacheOutageBoard, watching
 from server.settings import Settings
@@ -41,6 +42,7 @@ def make_lifespan(settings: Settings) -> Callable[[Starlette], AbstractAsyncCont
             services = Services.build(cache, settings, build_login_limiter(settings, clients.redis, namespace))
             if repaired:  # sessions cached before the repair carry the permissions it put back
                 await services.sessions.clear_cache()
+            release_free_memory()  # what the migrations and the bootstrap's password hashing left behind
             async with (
                 listening(cache.strategy),
                 watching(outages, cache.cleared),

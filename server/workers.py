@@ -51,10 +51,14 @@ def create_worker_app() -> Starlette:
     from server.cli import configure_logging
     from server.env_file import environment
     from server.http_protocol import limit_worker_protocol
+    from server.memory import limit_arenas
+    from server.services import passwords
     from server.settings import Settings
 
+    limit_arenas()  # as `python -m server` does first (server/__main__.py): a worker is a new interpreter
     settings = Settings.from_env(environment(os.environ, Path.cwd()))  # the parent checked them
     configure_logging(settings, serving=True)
+    passwords.configure(settings)
     limit_worker_protocol(settings.max_header_bytes)
     return create_app(settings)
 

@@ -552,3 +552,13 @@ def _at_a_terminal(args: list[str], database_url: str, answers: list[str]) -> tu
             process.wait()
         os.close(primary)
     return typed, shown.decode(errors="replace"), returncode
+
+
+def test_a_command_hashes_with_the_password_hashing_settings(database_url: str) -> None:
+    costs = {"PASSWORD_HASH_MEMORY_KIB": "47104", "PASSWORD_HASH_TIME_COST": "1"}
+
+    result = run_server("create-user", "ivan", database_url=database_url, input=f"{FIRST_PASSWORD}\n", **costs)
+
+    assert result.returncode == 0, result.stderr
+    (stored,) = _password_hashes(database_url)
+    assert stored.startswith("$argon2id$v=19$m=47104,t=1,p=1$")

@@ -32,6 +32,9 @@ from tests.services.support import RecordingCache
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DAY = timedelta(days=1)
+#: Expired this long ago, within RECENTLY_EXPIRED: the clean forgets their cached copies, so the cache's
+#: delete calls show which cleaner removed which session.
+EXPIRED_AGO = timedelta(minutes=1)
 CLEANERS = 6
 
 
@@ -88,8 +91,8 @@ async def test_concurrent_cleaners_on_postgres_remove_every_eligible_session_exa
     now = datetime.now(UTC)
     user = await User.create(identifier="alice")
     order = await Order.create(code="CART-1")
-    eligible = await _sessions(600, now, expires=-DAY, idle=timedelta(0))
-    eligible |= await _sessions(100, now, expires=-DAY, idle=30 * DAY)  # expired and idle: counted once
+    eligible = await _sessions(600, now, expires=-EXPIRED_AGO, idle=timedelta(0))
+    eligible |= await _sessions(100, now, expires=-EXPIRED_AGO, idle=30 * DAY)  # expired and idle: counted once
     eligible |= await _sessions(300, now, expires=DAY, idle=8 * DAY)
     kept = await _sessions(50, now, expires=DAY, idle=timedelta(0))
     kept |= await _sessions(20, now, expires=DAY, idle=30 * DAY, active_order_id=order.id)
@@ -112,7 +115,7 @@ async def test_concurrent_cleaners_on_postgres_remove_every_eligible_session_exa
 async def test_a_cleaner_skips_sessions_another_transaction_holds_instead_of_waiting(postgres: str) -> None:
     # given five expired sessions, two of them locked by another connection (another cleaner mid-batch)
     now = datetime.now(UTC)
-    expired = sorted(await _sessions(5, now, expires=-DAY, idle=timedelta(0)))
+    expired = sorted(await _sessions(5, now, expires=-EXPIRED_AGO, idle=timedelta(0)))
     held, free = expired[:2], expired[2:]
     other = await asyncpg.connect(_asyncpg_dsn(postgres.split("?", 1)[0]), timeout=5)
     try:
@@ -157,7 +160,8 @@ async def test_a_large_batch_is_evicted_from_a_shared_redis_cache(
         sessions = SessionService(GuardedSessionCache(cache), settings)
         tokens = [(await sessions.create_anonymous_session()).token for _ in range(300)]
         assert all([await cache.get(token_digest(token)) for token in tokens])
-        await Session.all().update(expires=datetime.now(UTC) - DAY)
+        # A minute ago: the clean forgets the copies of sessions that expired this recently (RECENTLY_EXPIRED)
+        await Session.all().update(expires=datetime.now(UTC) - timedelta(minutes=1))
 
         # when one batch removes them all
         caplog.set_level(logging.WARNING, logger="server.cache.guarded")

@@ -9,6 +9,7 @@ which owns the cache policy:
   that was only slow or cut off still holds when it answers again. So the first call that succeeds
   after an outage clears the cache, and no result obtained before that clear is used.
 - A copy is returned only before its `cache_expiry` and its `expires`, by the service's clock.
+- A refill is written back only within MAX_REFILL_SECONDS of the lookup that took its fence.
 - With several instances on one shared cache, an outage of this instance is posted where the others
   read it (`OutageNotice`), a lookup answers nothing while another instance's outage is posted, and
   an invalidation this instance could not make returns only once no instance can trust what it left.
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from server.cache.base import Fence, SessionCacheStrategy
+from server.cache.base import MAX_REFILL_SECONDS, Fence, SessionCacheStrategy
 from server.cached_session import CachedSession
 from server.metrics import LookupOutcome, record_cache_fallback, record_cache_outage, record_lookup
 
@@ -88,6 +89,10 @@ class GuardedSessionCache:
         return None, fence
 
     async def set(self, key: str, session: CachedSession, fence: Fence | None = None) -> None:
+        """Cache `session`; a refill (`fence` given) only within MAX_REFILL_SECONDS of its lookup, whatever
+        the strategy: the clean job relies on it (RECENTLY_EXPIRED in server/services/session_deletes.py)."""
+        if fence is not None and time.monotonic() - fence.taken_at >= MAX_REFILL_SECONDS:
+            return
         await self._call(self.strategy.set(key, session, fence), None)
 
     async def forget(self, keys: Sequence[str]) -> None:

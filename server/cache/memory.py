@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import TypeVar, cast
 
 from server.cache.base import Fence
-from server.cached_session import CachedSession
+from server.cached_session import CachedSession, CachedSessionUser
+
+_Part = TypeVar("_Part", bound=Hashable)
 
 #: Deletions remembered for fences at most; a fence older than the oldest one forgotten is refused.
 MAX_TOMBSTONES = 10_000
@@ -18,7 +22,7 @@ class InMemorySessionCacheStrategy:
 
     Reads refresh an entry's recency. Whether a copy is still fresh is the guard's question
     (server/cache/guarded.py); a stale one here is overwritten by its refill or evicted. Sessions
-    are stored without their raw token.
+    are stored without their raw token, sharing the parts many of them hold alike (`_SharedParts`).
 
     Every delete and clear advances a version; a fence is the version at its lookup, and a
     fenced write is refused if its key was deleted (or everything cleared) at a later version.
@@ -38,6 +42,7 @@ class InMemorySessionCacheStrategy:
         self._tombstones: OrderedDict[str, int] = OrderedDict()
         #: the latest version among tombstones dropped for space
         self._forgotten_up_to = 0
+        self._shared = _SharedParts(max_size)
 
     @property
     def max_size(self) -> int:
@@ -54,7 +59,7 @@ class InMemorySessionCacheStrategy:
         if fence is not None and not self._holds(key, fence):
             return
         entries = self._entries
-        entries[key] = session.without_token()
+        entries[key] = self._shared.stored_copy(session)
         entries.move_to_end(key)
         # Check after inserting: Vendure checks before and so never evicts once full.
         while len(entries) > self._max_size:
@@ -92,6 +97,7 @@ class InMemorySessionCacheStrategy:
         self._version += 1
         self._cleared_at = self._version
         self._tombstones.clear()
+        self._shared.clear()
 
     async def close(self) -> None:
         """Nothing to release: the entries live in this process only."""
@@ -107,3 +113,53 @@ class InMemorySessionCacheStrategy:
         seen = fence.version
         assert isinstance(seen, int)
         return self._cleared_at <= seen and self._forgotten_up_to <= seen and self._tombstones.get(key, 0) <= seen
+
+
+class _SharedParts:
+    """One copy of what many cached sessions hold alike: a user (the same for each of their sessions),
+    the permissions per channel (the same for every user holding the same roles) and the name of the
+    authentication strategy. They are immutable and shared by equality, so sharing never changes what
+    a session says; it saves about 700 bytes per authenticated session of bench/scale.py (a role on two
+    channels; see bench/README.md, "Scale").
+
+    At most `limit` parts are remembered: past it, and at a clear (a Channel or Role changed), they
+    are forgotten, while the sessions holding them keep them.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._parts: dict[Hashable, Hashable] = {}
+
+    def stored_copy(self, session: CachedSession) -> CachedSession:
+        """`session` without its token and key, holding the shared parts."""
+        user, strategy = session.user, session.authentication_strategy
+        if user is None and strategy is None:  # a guest's: nothing to share
+            return session.without_token()
+        return dataclasses.replace(
+            session,
+            token="",
+            cache_key="",
+            user=None if user is None else self._user(user),
+            authentication_strategy=None if strategy is None else self._one(strategy),
+        )
+
+    def clear(self) -> None:
+        self._parts.clear()
+
+    def _user(self, user: CachedSessionUser) -> CachedSessionUser:
+        shared = self._parts.get(user)
+        if shared is not None:
+            return cast(CachedSessionUser, shared)
+        permissions = self._one(user.channel_permissions)
+        if permissions is not user.channel_permissions:
+            user = dataclasses.replace(user, channel_permissions=permissions)
+        return self._one(user)
+
+    def _one(self, part: _Part) -> _Part:
+        parts = self._parts
+        shared = parts.get(part)
+        if shared is None:
+            if len(parts) >= self._limit:
+                parts.clear()
+            parts[part] = shared = part
+        return cast(_Part, shared)  # equal to `part`, so of its type

@@ -21,9 +21,9 @@ def register(commands: Subcommands) -> None:
     clean.add_argument(
         "--batch-size",
         type=_batch_size,
-        default=1000,
+        default=None,
         metavar="N",
-        help="sessions deleted per batch, 1 to 100000 [1000]",
+        help="sessions deleted per batch, 1 to 100000 [SESSION_CLEAN_BATCH_SIZE]",
     )
     clean.set_defaults(run=clean_sessions)
     export = commands.add_parser(
@@ -36,7 +36,8 @@ def register(commands: Subcommands) -> None:
 
 
 def clean_sessions(args: argparse.Namespace, settings: Settings) -> int:
-    print(f"removed {asyncio.run(_drain(settings, args.batch_size))} sessions")
+    batch_size = settings.session_clean_batch_size if args.batch_size is None else args.batch_size
+    print(f"removed {asyncio.run(_drain(settings, batch_size))} sessions")
     return EXIT_OK
 
 

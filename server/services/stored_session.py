@@ -1,46 +1,73 @@
-"""Reading a session with its user's channel permissions in one database round trip."""
+"""A session row as the hot paths read and write it: one statement each, straight from the driver.
+
+The lookup reads the session with its user's channel permissions in one SELECT by the unique
+`token_hash` index; a new guest session is one INSERT. Both are plain parameterised SQL, written
+once here for SQLite and PostgreSQL alike (only the placeholders differ: `?` and `$1`), and their
+rows are read by position from the driver's own row objects: no ORM query is built and no model
+instance made on the way, which cost more than running the statements themselves.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from types import LambdaType
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from models import Session
 from models.enums import PERMISSION_ORDER, Permission, SessionType
 from server.cached_session import CachedSessionUser, UserChannelPermissions
 from server.database import database_connection
 
-_FIELDS = (
-    "id",
+_LOOKUP = """SELECT s.id, s.type, s.created_at, s.expires, s.last_active_at, s.invalidated, s.remember_me,
+ s.authentication_strategy, s.active_order_id, s.active_channel_id, s.user_id, s.seen_at, s.authenticated_at,
+ s.impersonator_id, u.identifier, u.verified, r.permissions, c.id, c.token, c.code
+FROM sessions s
+LEFT JOIN users u ON u.id = s.user_id
+LEFT JOIN user_roles ur ON ur.users_id = u.id
+LEFT JOIN roles r ON r.id = ur.role_id
+LEFT JOIN role_channels rc ON rc.roles_id = r.id
+LEFT JOIN channels c ON c.id = rc.channel_id
+WHERE s.token_hash = {0}"""
+# Positions in a row of _LOOKUP: the session's columns come first (0 to 13), then one role's channel
+# per row (a session of a user with several roles and channels has a row for each pair).
+_USER_ID = 10
+_IDENTIFIER, _VERIFIED, _PERMISSIONS, _CHANNEL_ID, _CHANNEL_TOKEN, _CHANNEL_CODE = range(14, 20)
+
+#: The columns a new guest session is inserted with, in the order of `insert_guest_session`'s values.
+_GUEST_COLUMNS = (
+    "token_hash",
     "type",
-    "created_at",
-    "expires",
-    "last_active_at",
     "invalidated",
     "remember_me",
-    "authentication_strategy",
-    "active_order_id",
     "active_channel_id",
-    "user_id",
+    "created_at",
+    "updated_at",
+    "expires",
+    "last_active_at",
     "seen_at",
-    "authenticated_at",
+    "client_address",
+    "user_agent",
 )
-_RELATED = {
-    "user_identifier": "user__identifier",
-    "user_verified": "user__verified",
-    "role_permissions": "user__roles__permissions",
-    "channel_id": "user__roles__channels__id",
-    "channel_token": "user__roles__channels__token",
-    "channel_code": "user__roles__channels__code",
-}
-#: Each column of a row, by its alias, as `values(*_FIELDS, **_RELATED)` selects it.
-_SELECTED = {name: name for name in _FIELDS} | _RELATED
+
+
+def _statements(dialect: str) -> tuple[str, str]:
+    """(lookup, guest insert) with the dialect's placeholders; the insert returns the new id on PostgreSQL
+    (on SQLite the driver's lastrowid is that id)."""
+    postgres = dialect == "postgres"
+    placeholders = [f"${n}" if postgres else "?" for n in range(1, len(_GUEST_COLUMNS) + 1)]
+    insert = f"INSERT INTO sessions ({', '.join(_GUEST_COLUMNS)}) VALUES ({', '.join(placeholders)})"
+    return _LOOKUP.format(placeholders[0]), insert + (" RETURNING id" if postgres else "")
+
+
+_STATEMENTS = {dialect: _statements(dialect) for dialect in ("sqlite", "postgres")}
+
+
+def lookup_statement(dialect: str) -> str:
+    """The lookup's SQL in `dialect` ("sqlite" or "postgres"), taking the token digest as its one parameter."""
+    return _STATEMENTS[dialect][0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +92,8 @@ class StoredSession:
     seen_at: datetime | None = None
     #: when the user last proved a credential in this session; None for guests and API-made sessions
     authenticated_at: datetime | None = None
+    #: the administrator who made this session for its user (impersonation): IMPERSONATION_MAX_LIFETIME caps it
+    impersonator_id: int | None = None
 
     @classmethod
     def new_guest(
@@ -87,73 +116,73 @@ class StoredSession:
         )
 
 
-class _PreparedLookup:
-    """The lookup's SQL, built once per SQL dialect: building it per call costs more than running it."""
-
-    def __init__(self, db: BaseDBAsyncClient) -> None:
-        query = Session.filter(token_hash="").using_db(db).values(*_FIELDS, **_RELATED)
-        query.sql()  # builds `query.query`, the statement in the connection's dialect
-        self.sql, params = query.query.get_parameterized_sql()
-        assert params == [""], "the lookup must take the token digest as its only parameter"
-        self.converters: list[tuple[str, Callable[[Any], Any]]] = [
-            (alias, converter)
-            for alias, field in _SELECTED.items()
-            if not isinstance(converter := query.resolve_to_python_value(Session, field), LambdaType)
-        ]
-
-    async def rows(self, db: BaseDBAsyncClient, token_hash: str) -> list[dict[str, Any]]:
-        rows = await db.execute_query_dict(self.sql, [token_hash])
-        for row in rows:
-            for alias, converter in self.converters:
-                row[alias] = converter(row[alias])
-        return rows
-
-
-_prepared: dict[str, _PreparedLookup] = {}
-
-
 async def load_stored_session(token_hash: str, using: BaseDBAsyncClient | None = None) -> StoredSession | None:
+    """The session whose token digest is `token_hash`, in one SELECT; None when there is no such row."""
     db = using or database_connection()
-    dialect = db.capabilities.dialect
-    lookup = _prepared.get(dialect)
-    if lookup is None:
-        lookup = _prepared[dialect] = _PreparedLookup(db)
-    rows = await lookup.rows(db, token_hash)
+    rows: Sequence[Any] = (await db.execute_query(_STATEMENTS[db.capabilities.dialect][0], [token_hash]))[1]
     if not rows:
         return None
     first = rows[0]
     return StoredSession(
-        id=first["id"],
+        id=first[0],
         token_hash=token_hash,
-        type=SessionType(first["type"]),
-        expires=first["expires"],
-        last_active_at=first["last_active_at"],
-        invalidated=bool(first["invalidated"]),
-        authentication_strategy=first["authentication_strategy"],
-        active_order_id=first["active_order_id"],
-        active_channel_id=first["active_channel_id"],
-        user=_fold_user(rows),
-        created_at=first["created_at"],
-        remember_me=bool(first["remember_me"]),
-        seen_at=first["seen_at"],
-        authenticated_at=first["authenticated_at"],
+        type=SessionType(first[1]),
+        created_at=_aware(first[2]),
+        expires=_aware(first[3]),
+        last_active_at=_aware(first[4]),
+        invalidated=bool(first[5]),
+        remember_me=bool(first[6]),
+        authentication_strategy=first[7],
+        active_order_id=first[8],
+        active_channel_id=first[9],
+        user=None if first[_USER_ID] is None else _fold_user(rows),
+        seen_at=_aware(first[11]),
+        authenticated_at=_aware(first[12]),
+        impersonator_id=first[13],
     )
 
 
-def _fold_user(rows: list[dict[str, Any]]) -> CachedSessionUser | None:
-    first = rows[0]
-    if first["user_id"] is None:
+async def insert_guest_session(
+    token_hash: str, active_channel_id: int | None, columns: dict[str, Any], using: BaseDBAsyncClient | None = None
+) -> StoredSession:
+    """Store a new guest session in one INSERT, nothing read back; `columns` are its lifetime and origin
+    columns (SessionActivity.first_columns: created_at, expires, last_active_at, seen_at, client_address,
+    user_agent)."""
+    db = using or database_connection()
+    created_at = columns["created_at"]
+    values = [token_hash, SessionType.ANONYMOUS.value, False, True, active_channel_id, created_at, created_at]
+    values += [columns[name] for name in _GUEST_COLUMNS[len(values) :]]
+    inserted = await db.execute_insert(_STATEMENTS[db.capabilities.dialect][1], values)
+    session_id = inserted if isinstance(inserted, int) else inserted[0]  # lastrowid, or the RETURNING row
+    return StoredSession.new_guest(session_id, token_hash, created_at, columns["expires"], active_channel_id)
+
+
+@overload
+def _aware(value: datetime | str) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
+def _aware(value: datetime | str | None) -> datetime | None:
+    """A timestamp column as an aware UTC datetime: SQLite hands back the ISO text it was stored as."""
+    if value is None:
         return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is UTC:  # as both drivers hand it back for what we store
+        return moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _fold_user(rows: Sequence[Sequence[Any]]) -> CachedSessionUser:
+    first = rows[0]
     channels: dict[int, tuple[str, str, set[Permission]]] = {}
     for row in rows:
-        if row["channel_id"] is None:
+        if row[_CHANNEL_ID] is None:
             continue
-        entry = channels.setdefault(row["channel_id"], (row["channel_token"], row["channel_code"], set()))
-        entry[2].update(_permissions(row["role_permissions"]))
+        entry = channels.setdefault(row[_CHANNEL_ID], (row[_CHANNEL_TOKEN], row[_CHANNEL_CODE], set()))
+        entry[2].update(_permissions(row[_PERMISSIONS]))
     return CachedSessionUser(
-        id=first["user_id"],
-        identifier=first["user_identifier"],
-        verified=bool(first["user_verified"]),
+        id=first[_USER_ID],
+        identifier=first[_IDENTIFIER],
+        verified=bool(first[_VERIFIED]),
         channel_permissions=tuple(
             UserChannelPermissions(
                 id=channel_id,
@@ -167,7 +196,7 @@ def _fold_user(rows: list[dict[str, Any]]) -> CachedSessionUser | None:
 
 
 def _permissions(raw: object) -> list[Permission]:
-    if isinstance(raw, str):  # some backends hand JSON columns back undecoded through values()
+    if isinstance(raw, str):  # the drivers hand JSON columns back as text
         raw = json.loads(raw)
     if not isinstance(raw, list):
         return []

@@ -18,7 +18,7 @@ import pytest_asyncio
 
 import server.services.auth as auth_module
 import server.services.passwords as passwords_module
-import server.services.session as session_module
+import server.services.session_refill as session_refill_module
 import server.services.stored_session as stored_session_module
 import server.services.user as user_module
 from models import Role, Session, User
@@ -78,7 +78,8 @@ class Pause:
 def after_session_read(monkeypatch: pytest.MonkeyPatch) -> Pause:
     """Pauses a refill between its database read and its cache write."""
     pause = Pause()
-    monkeypatch.setattr(session_module, "load_stored_session", pause.wrap(stored_session_module.load_stored_session))
+    read = pause.wrap(stored_session_module.load_stored_session)
+    monkeypatch.setattr(session_refill_module, "load_stored_session", read)
     return pause
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,7 +66,7 @@ class RecordingCache:
         """Recorded as a "get": the fence comes with the same round trip."""
         self.calls.append(("get", key))
         if self.store is None:
-            return self.entries.get(key), Fence(self._version, 0.0)
+            return self.entries.get(key), Fence(self._version, time.monotonic())
         return await self.store.lookup(key)
 
     async def set(self, key: str, session: CachedSession, fence: Fence | None = None) -> None:
