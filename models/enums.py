@@ -37,3 +37,17 @@ PERMISSION_ORDER = {permission: index for index, permission in enumerate(Permiss
 class SessionType(StrEnum):
     ANONYMOUS = "anonymous"
     AUTHENTICATED = "authenticated"
+
+
+class SessionEventType(StrEnum):
+    """What happened to a session (the values are the GraphQL enum's names)."""
+
+    LOGIN = "LOGIN"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    LOGOUT = "LOGOUT"
+    REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+    ORDER_MERGED = "ORDER_MERGED"
+    IMPERSONATION_STARTED = "IMPERSONATION_STARTED"
+    REAUTHENTICATED = "REAUTHENTICATED"
+    PASSWORD_CHANGED = "PASSWORD_CHANGED"

@@ -1,4 +1,8 @@
-"""Authorisation declared on fields: Vendure's @Allow, plus the session and self-service rules."""
+"""Authorisation declared on fields: Vendure's @Allow, plus the session, self-service and fresh-proof rules.
+
+An operation that demands a fresh proof (`allow(..., fresh=True)`, `allow_or_self(..., fresh_for_others=True)`,
+or `require_fresh_proof` where the need depends on what the operation finds) checks the permission first,
+then the proof: a caller one permission short gets plain FORBIDDEN, never a hint to reauthenticate."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 from models import Permission
 from schema.context import Info
 from server.services.actor import Actor
-from server.services.errors import ForbiddenError
+from server.services.errors import ForbiddenError, FreshAuthenticationRequiredError
 
 
 class _Denying(BasePermission):
@@ -50,14 +54,41 @@ class HasSession(_Denying):
         return info.context.session is not None
 
 
+class FreshProof(BasePermission):
+    """The caller proved their password within SESSION_FRESH_AGE (see server/services/fresh_proof.py)."""
+
+    message = FreshAuthenticationRequiredError().message
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return info.context.services.fresh_proof.is_fresh(info.context.session)
+
+    def on_unauthorized(self) -> None:
+        raise FreshAuthenticationRequiredError()
+
+
 class AllowOrSelf(Allow):
-    """As Allow, or the caller is the user named by the `user_id` argument."""
+    """As Allow, or the caller is the user named by the `user_id` argument; `fresh_for_others`: acting on
+    another user also demands a fresh proof (checked after the permission)."""
+
+    def __init__(self, *permissions: Permission, fresh_for_others: bool = False) -> None:
+        super().__init__(*permissions)
+        self.fresh_for_others = fresh_for_others
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         session = info.context.session
         if session is not None and session.user is not None and str(session.user.id) == str(kwargs.get("user_id")):
             return True
-        return await super().has_permission(source, info, **kwargs)
+        if not await super().has_permission(source, info, **kwargs):
+            return False
+        if self.fresh_for_others:
+            require_fresh_proof(info)
+        return True
+
+
+def require_fresh_proof(info: Info) -> None:
+    """FORBIDDEN with reason FRESH_AUTHENTICATION_REQUIRED unless the caller's password proof is fresh;
+    for operations whose need of one depends on what they find (call it after the permission check)."""
+    info.context.services.fresh_proof.check(info.context.session)
 
 
 def actor(info: Info) -> Actor:
@@ -66,14 +97,17 @@ def actor(info: Info) -> Actor:
     return Actor.of(None if session is None else session.user)
 
 
-def allow(*permissions: Permission) -> list[FieldExtension]:
-    if Permission.Public in permissions:
+def allow(*permissions: Permission, fresh: bool = False) -> list[FieldExtension]:
+    """Any one of `permissions`; `fresh`: then also a fresh password proof (checked in that order)."""
+    if Permission.Public in permissions and not fresh:
         return []  # nothing to check: skipping the extension keeps public fields on the fast path
-    return [PermissionExtension(permissions=[Allow(*permissions)], use_directives=False)]
+    checks: list[BasePermission] = [Allow(*permissions), FreshProof()] if fresh else [Allow(*permissions)]
+    return [PermissionExtension(permissions=checks, use_directives=False)]
 
 
-def allow_or_self(*permissions: Permission) -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[AllowOrSelf(*permissions)], use_directives=False)]
+def allow_or_self(*permissions: Permission, fresh_for_others: bool = False) -> list[FieldExtension]:
+    check = AllowOrSelf(*permissions, fresh_for_others=fresh_for_others)
+    return [PermissionExtension(permissions=[check], use_directives=False)]
 
 
 def has_session() -> list[FieldExtension]:

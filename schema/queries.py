@@ -7,6 +7,7 @@ import strawberry
 from models import Permission
 from schema.context import Info
 from schema.permissions import allow
+from schema.session_events import SessionEventQueries
 from schema.session_management import SessionManagementQueries
 from schema.types import CachedSession, Channel, Order
 
@@ -15,7 +16,7 @@ Token = Annotated[str, strawberry.argument(description="A session token, as a cl
 
 
 @strawberry.type(description="Reading sessions, carts and channels.")
-class Query(SessionManagementQueries):
+class Query(SessionManagementQueries, SessionEventQueries):
     @strawberry.field(
         extensions=allow(Permission.Public),
         description=(

@@ -48,10 +48,13 @@ else:
                 "Lookups by sessionFromToken do not count."
             ),
             "authenticated_at": (
-                "When the user last proved their password in this session (login); null for a guest session and "
-                "for one made by createNewAuthenticatedSession."
+                "When the user last proved their password in this session (login, reauthenticate); null for a "
+                "guest session and for one made by createNewAuthenticatedSession."
             ),
-            "expires": "When the session ends unless it is used again (or at the server's maximum lifetime).",
+            "expires": (
+                "When the session ends unless it is used again (or at the server's maximum lifetime, or "
+                "IMPERSONATION_MAX_LIFETIME after its creation for an impersonation)."
+            ),
             "ip_address": (
                 "The client address of the request that created the session or last refreshed its activity. "
                 "With SESSION_CLIENT_ADDRESS=truncated (the default) only its network is kept (the /24 of an "

@@ -80,8 +80,13 @@ else:
                 "token header, the default channel without one) or of setActiveChannel since."
             ),
             "authenticated_at": (
-                "When the user last proved their password in this session (login); null for a guest session and "
-                "for one made by createNewAuthenticatedSession. A service can demand a recent proof from it alone."
+                "When the user last proved their password in this session (login, reauthenticate); null for a "
+                "guest session and for one made by createNewAuthenticatedSession. A service can demand a recent "
+                "proof from it alone."
+            ),
+            "impersonator_id": (
+                "The administrator who made this session for its user with createNewAuthenticatedSession "
+                "(impersonation); null otherwise. Such a session cannot reauthenticate."
             ),
         },
     )

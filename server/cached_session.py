@@ -53,6 +53,7 @@ class CachedSession:
     user: CachedSessionUser | None = None
     active_channel_id: int | None = None
     authenticated_at: datetime | None = None
+    impersonator_id: int | None = None
     activity_due: float = 0.0
     cache_key: str = ""
 
@@ -72,6 +73,7 @@ class CachedSession:
             self.user,
             self.active_channel_id,
             self.authenticated_at,
+            self.impersonator_id,
             self.activity_due,
             cache_key,
         )

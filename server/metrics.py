@@ -36,12 +36,14 @@ from starlette.responses import Response
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-LookupOutcome = Literal["first_tier", "second_tier", "database", "unknown"]
+LookupOutcome = Literal["first_tier", "second_tier", "database", "unknown", "negative_cache"]
 LoginOutcome = Literal["success", "invalid", "not_verified", "rate_limited"]
 SessionType = Literal["anonymous", "authenticated"]
 #: why sessions ended before their time: a logout, deleteSessionsByUser, deleteSessionsByActiveOrderId,
 #: the user's password changed or the user deleted, a login that replaced a guest session, its owner
-#: ending another of their sessions (revokeSession, logoutOtherSessions), an administrator's revokeSession
+#: ending another of their sessions (revokeSession, logoutOtherSessions), an administrator's revokeSession,
+#: the oldest sessions of a user over SESSION_LIMIT_PER_USER, the old token of a session that reauthenticated
+#: (the session lives on under a new one)
 RevokeReason = Literal[
     "logout",
     "user",
@@ -51,6 +53,8 @@ RevokeReason = Literal[
     "login",
     "revoked_by_owner",
     "revoked_by_admin",
+    "session_limit",
+    "reauthenticated",
 ]
 CleanOutcome = Literal["ok", "failed"]
 
@@ -59,7 +63,8 @@ _PREFIX = "session_service"
 LOOKUPS = Counter(
     f"{_PREFIX}_session_lookups",
     "Token lookups by where the answer came from: first_tier (in-process cache), second_tier (Redis),"
-    " database, unknown (no valid session for the token)",
+    " database, unknown (no valid session for the token), negative_cache (no valid session, as this process"
+    " remembered from an earlier lookup, without the cache or the database)",
     ["outcome"],
 )
 LOOKUP_SECONDS = Histogram(
@@ -85,9 +90,17 @@ SESSIONS_REVOKED = Counter(f"{_PREFIX}_sessions_revoked", "Sessions ended before
 LOGIN_ATTEMPTS = Counter(f"{_PREFIX}_login_attempts", "Native login attempts by outcome", ["outcome"])
 CLEAN_RUNS = Counter(f"{_PREFIX}_session_clean_runs", "Scheduled clean-ups of expired sessions", ["outcome"])
 CLEAN_REMOVED = Counter(f"{_PREFIX}_session_clean_removed", "Expired or idle sessions removed by the clean job")
+SESSION_EVENTS_UNSTORED = Counter(
+    f"{_PREFIX}_session_events_unstored",
+    "Session events counted but not stored (guest sessions, unknown identifiers, repeated rate-limit refusals)",
+    ["type", "reason"],
+)
 
 # Children bound once: `labels()` costs a lock and a dictionary lookup on every call otherwise.
-_LOOKUPS = {outcome: LOOKUPS.labels(outcome) for outcome in ("first_tier", "second_tier", "database", "unknown")}
+_LOOKUPS = {
+    outcome: LOOKUPS.labels(outcome)
+    for outcome in ("first_tier", "second_tier", "database", "unknown", "negative_cache")
+}
 _LOGINS = {
     outcome: LOGIN_ATTEMPTS.labels(outcome) for outcome in ("success", "invalid", "not_verified", "rate_limited")
 }
@@ -142,6 +155,12 @@ def record_clean_run(outcome: CleanOutcome) -> None:
 def record_clean_removed(count: int) -> None:
     if count > 0:
         CLEAN_REMOVED.inc(count)
+
+
+def record_session_events_unstored(event_type: str, reason: str, count: int = 1) -> None:
+    """Session events of a kind anyone can cause without an account, counted instead of stored."""
+    if count > 0:
+        SESSION_EVENTS_UNSTORED.labels(event_type, reason).inc(count)
 
 
 def is_multiprocess() -> bool:

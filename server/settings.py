@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ _TLS_OPTIONS = {"ssl_ca_certs": None, "ssl_cert_reqs": ("required", "none")}
 MAX_WORKERS = 64
 #: SESSION_USER_AGENT_MAX's ceiling (characters): the header itself is bounded by MAX_HEADER_BYTES
 MAX_USER_AGENT = 4096
+#: The largest SESSION_LIMIT_PER_USER: a cap any higher would bound nothing.
+MAX_SESSION_LIMIT_PER_USER = 10_000
+#: OWASP's Argon2id configurations of equal strength (memory in KiB, passes; one lane), weakest allowed:
+#: PASSWORD_HASH_MEMORY_KIB and PASSWORD_HASH_TIME_COST must reach both figures of one of them.
+OWASP_ARGON2ID_MINIMUMS = ((47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5))
 _CACHE_ACCEPTS = "memory, noop, redis://host:port/db or rediss://host:port/db[?ssl_ca_certs=PATH]"
 
 
@@ -64,6 +70,19 @@ class SettingsError(ValueError):
 def is_redis_url(url: str) -> bool:
     """Whether SESSION_CACHE names a Redis server (redis:// or rediss://)."""
     return url.split("://", 1)[0] in REDIS_SCHEMES if "://" in url else False
+
+
+def meets_owasp_minimum(memory_kib: int, time_cost: int) -> bool:
+    """Whether Argon2id at these costs (one lane) is at least one of OWASP's minimum configurations."""
+    return any(memory_kib >= memory and time_cost >= passes for memory, passes in OWASP_ARGON2ID_MINIMUMS)
+
+
+def _weak_hashing_error(settings: Settings) -> SettingsError:
+    """Both variables in one line: the two together fall short, whichever was set."""
+    minimums = [f"{memory}/{passes}" for memory, passes in OWASP_ARGON2ID_MINIMUMS]
+    accepts = f"at least one of OWASP's Argon2id minimums (KiB/passes): {', '.join(minimums[:-1])} or {minimums[-1]}"
+    value = f"{settings.password_hash_memory_kib}/{settings.password_hash_time_cost}"
+    return SettingsError("PASSWORD_HASH_MEMORY_KIB/PASSWORD_HASH_TIME_COST", value, accepts)
 
 
 def _redact(value: str) -> str:
@@ -97,6 +116,10 @@ class Settings:
     session_duration: float = 31536000.0
     session_cache_ttl: float = 300.0
     session_cache_timeout_ms: int = 50
+    #: tokens remembered in this process as naming no session (0: none), so a replay costs no query
+    session_negative_cache_size: int = 10000
+    #: seconds such a token is remembered at most; None: nothing is remembered
+    session_negative_cache_ttl: float | None = 60.0
     token_methods: tuple[str, ...] = TOKEN_METHODS
     auth_token_header: str = "auth-token"
     session_cookie_name: str = "session"
@@ -110,7 +133,8 @@ class Settings:
     session_cache_namespace: str = "sessions"
     #: seconds between clean-ups of expired sessions; None: no scheduled clean-up
     session_clean_interval: float | None = None
-    session_clean_batch_size: int = 1000
+    #: sessions per clean transaction (bench/README.md, "Scale": 5,000 as fast as 10,000, twice as fast as 1,000)
+    session_clean_batch_size: int = 5000
     # Limits on what a request may ask.
     max_request_bytes: int = 65536
     #: request line and headers together (uvicorn's httptools parser sets no limit)
@@ -128,11 +152,27 @@ class Settings:
     login_rate_limit: tuple[int, float] | None = (10, 180.0)
     #: seconds after creation when a session ends however active it is; None: no absolute limit
     session_max_lifetime: float | None = None
+    #: seconds a password proof (login, reauthenticate) counts as fresh for the operations that demand one
+    session_fresh_age: float = 600.0
+    #: seconds after its creation when a session made for another user (impersonation) ends at the latest
+    impersonation_max_lifetime: float = 3600.0
+    #: live sessions a user may hold: a login beyond it ends the oldest (REVOKED "session-limit")
+    session_limit_per_user: int = 50
+    #: seconds session events are kept; the clean job removes older ones
+    session_event_retention: float = 30 * 86400.0
     # What a session records of where it is used (see server/services/client_info.py).
     #: seconds within which a session's lastActiveAt, address and user agent are kept current
     session_activity_resolution: float = 300.0
     session_client_address: str = "truncated"
     session_user_agent_max: int = 256
+    # Password hashing (Argon2id, see server/services/passwords.py).
+    #: memory per hash in KiB, and passes over it: OWASP's minimum by default (19 MiB, 2 passes)
+    password_hash_memory_kib: int = 19456
+    password_hash_time_cost: int = 2
+    #: threads hashing at once in each process; 0: its share of the CPUs (among WEB_CONCURRENCY) less one
+    password_hash_threads: int = 0
+    #: hashes that may wait for a thread; a login past them fails at once (RATE_LIMITED)
+    password_hash_queue: int = 256
     # Processes and observability.
     #: worker processes serving one port (uvicorn's WEB_CONCURRENCY); each is an instance of its own
     web_concurrency: int = 1
@@ -158,6 +198,11 @@ class Settings:
         return logging.getLevelNamesMapping()[self.log_level.upper()]
 
     @property
+    def hashing_threads(self) -> int:
+        """PASSWORD_HASH_THREADS, or this process's share of the cores less the one its event loop needs."""
+        return self.password_hash_threads or max(1, (os.cpu_count() or 1) // self.web_concurrency - 1)
+
+    @property
     def uses_redis(self) -> bool:
         """Whether the session cache (and the login limiter's counters) live in Redis."""
         return is_redis_url(self.session_cache)
@@ -180,6 +225,10 @@ class Settings:
             session_cache_timeout_ms=reader.integer(
                 "SESSION_CACHE_TIMEOUT_MS", cls.session_cache_timeout_ms, low=1, high=60000
             ),
+            session_negative_cache_size=reader.integer(
+                "SESSION_NEGATIVE_CACHE_SIZE", cls.session_negative_cache_size, low=0, high=10**8
+            ),
+            session_negative_cache_ttl=reader.optional_duration("SESSION_NEGATIVE_CACHE_TTL", "60s"),
             token_methods=reader.token_methods("TOKEN_METHOD"),
             auth_token_header=reader.pattern("AUTH_TOKEN_HEADER", cls.auth_token_header, _HEADER_NAME, "a header name"),
             session_cookie_name=reader.pattern(
@@ -215,6 +264,12 @@ class Settings:
             forwarded_allow_ips=reader.addresses("FORWARDED_ALLOW_IPS"),
             login_rate_limit=reader.rate("LOGIN_RATE_LIMIT", "10/3m"),
             session_max_lifetime=reader.optional_duration("SESSION_MAX_LIFETIME", "off"),
+            session_fresh_age=reader.duration("SESSION_FRESH_AGE", "10m"),
+            impersonation_max_lifetime=reader.duration("IMPERSONATION_MAX_LIFETIME", "1h"),
+            session_limit_per_user=reader.integer(
+                "SESSION_LIMIT_PER_USER", cls.session_limit_per_user, low=1, high=MAX_SESSION_LIMIT_PER_USER
+            ),
+            session_event_retention=reader.duration("SESSION_EVENT_RETENTION", "30d"),
             session_activity_resolution=reader.duration("SESSION_ACTIVITY_RESOLUTION", "5m"),
             session_client_address=reader.choice(
                 "SESSION_CLIENT_ADDRESS", cls.session_client_address, CLIENT_ADDRESS_MODES
@@ -222,10 +277,20 @@ class Settings:
             session_user_agent_max=reader.integer(
                 "SESSION_USER_AGENT_MAX", cls.session_user_agent_max, low=1, high=MAX_USER_AGENT
             ),
+            password_hash_memory_kib=reader.integer(
+                "PASSWORD_HASH_MEMORY_KIB", cls.password_hash_memory_kib, low=7168, high=4 * 2**20
+            ),
+            password_hash_time_cost=reader.integer(
+                "PASSWORD_HASH_TIME_COST", cls.password_hash_time_cost, low=1, high=100
+            ),
+            password_hash_threads=reader.integer("PASSWORD_HASH_THREADS", cls.password_hash_threads, low=0, high=256),
+            password_hash_queue=reader.integer("PASSWORD_HASH_QUEUE", cls.password_hash_queue, low=0, high=100_000),
             web_concurrency=reader.integer("WEB_CONCURRENCY", cls.web_concurrency, low=1, high=MAX_WORKERS),
             metrics=reader.boolean("METRICS", cls.metrics),
             metrics_address=reader.address("METRICS_ADDRESS"),
         )
+        if not meets_owasp_minimum(settings.password_hash_memory_kib, settings.password_hash_time_cost):
+            reader.errors.append(_weak_hashing_error(settings))
         if reader.errors:
             raise SettingsError.of(reader.errors)
         return settings

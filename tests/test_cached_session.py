@@ -26,6 +26,7 @@ FULL = CachedSession(
     ),
     active_channel_id=5,
     authenticated_at=datetime(2031, 5, 16, 8, 0, tzinfo=UTC),
+    impersonator_id=9,
     activity_due=1_796_130_600.5,
 )
 BARE = CachedSession(
@@ -42,6 +43,7 @@ def test_the_json_form_is_the_shape_every_cache_holds() -> None:
         "authenticationStrategy": "native",
         "activeChannelId": 5,
         "authenticatedAt": "2031-05-16T08:00:00+00:00",
+        "impersonatorId": 9,
         "activityDue": 1_796_130_600.5,
         "user": {
             "id": 3,
@@ -68,11 +70,11 @@ def test_every_field_round_trips_and_the_token_never_leaves() -> None:
 
 
 def test_a_copy_cached_before_a_field_was_added_takes_its_default() -> None:
-    # a copy written by the previous release (a rolling deploy): no authenticatedAt, no activityDue
+    # a copy written by the previous release (a rolling deploy): no authenticatedAt, impersonatorId, activityDue
     encoded = FULL.to_json()
-    del encoded["authenticatedAt"], encoded["activityDue"]
+    del encoded["authenticatedAt"], encoded["impersonatorId"], encoded["activityDue"]
 
     decoded = CachedSession.from_json(encoded, token=FULL.token)
 
-    assert decoded.authenticated_at is None and decoded.activity_due == 0.0
+    assert decoded.authenticated_at is None and decoded.impersonator_id is None and decoded.activity_due == 0.0
     assert decoded.id == FULL.id and decoded.user == FULL.user

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 from graphql import (
-    DocumentNode,
     GraphQLSchema,
-    ObjectTypeDefinitionNode,
-    ObjectTypeExtensionNode,
-    TypeDefinitionNode,
     build_ast_schema,
     build_schema,
     find_breaking_changes,
@@ -25,18 +20,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_SDL = Path(__file__).resolve().parents[2] / "shared/contract/schema.graphql"
 #: The session-management extension of the contract (issue 11), checked together with schema.graphql.
 SESSION_MANAGEMENT_SDL = CONTRACT_SDL.with_name("session-management.graphql")
-#: What the session-management contract names and the server does not serve yet (types, and fields as
-#: Type.field): left out of the comparison until it lands, and checked to be absent, so that an item
-#: must leave this list once it is served. Everything else in that file is binding now.
-NOT_YET_SERVED = frozenset(
-    {
-        "SessionEventType",
-        "SessionEvent",
-        "SessionEventList",
-        "Query.sessionEvents",
-        "Mutation.reauthenticate",
-    }
-)
 COMMITTED_SDL = REPO_ROOT / "schema.graphql"
 EXPORT_COMMAND = "python -m server export-schema --output schema.graphql"
 
@@ -52,29 +35,13 @@ def contract() -> GraphQLSchema:
     return build_schema(CONTRACT_SDL.read_text())
 
 
-def _without_unserved(document: DocumentNode) -> DocumentNode:
-    """`document` less the definitions and fields NOT_YET_SERVED names."""
-    definitions = []
-    for definition in document.definitions:
-        if isinstance(definition, TypeDefinitionNode) and definition.name.value in NOT_YET_SERVED:
-            continue
-        if isinstance(definition, ObjectTypeDefinitionNode | ObjectTypeExtensionNode):
-            name = definition.name.value
-            fields = tuple(
-                field for field in definition.fields or () if f"{name}.{field.name.value}" not in NOT_YET_SERVED
-            )
-            definition = dataclasses.replace(definition, fields=fields)
-        definitions.append(definition)
-    return dataclasses.replace(document, definitions=tuple(definitions))
-
-
 @pytest.fixture(scope="module")
 def session_management_contract() -> GraphQLSchema:
-    """schema.graphql extended by session-management.graphql, less what is NOT_YET_SERVED."""
+    """schema.graphql extended by session-management.graphql."""
     if not SESSION_MANAGEMENT_SDL.is_file():
         pytest.skip(f"the session-management contract is not checked out at {SESSION_MANAGEMENT_SDL}")
     document = parse(CONTRACT_SDL.read_text() + "\n" + SESSION_MANAGEMENT_SDL.read_text())
-    return build_ast_schema(_without_unserved(document))
+    return build_ast_schema(document)
 
 
 @pytest.fixture(scope="module")
@@ -132,14 +99,3 @@ def test_every_session_management_operation_is_served(
         assert contract_type is not None and our_type is not None
         missing = set(contract_type.fields) - set(our_type.fields)  # type: ignore[attr-defined]
         assert missing == set(), f"{root} lacks {sorted(missing)}"
-
-
-def test_what_is_not_yet_served_is_indeed_absent(ours: GraphQLSchema) -> None:
-    # once an item is served, it leaves NOT_YET_SERVED and the comparison above holds it to the contract
-    served = set()
-    for item in NOT_YET_SERVED:
-        type_name, _, field = item.partition(".")
-        named = ours.get_type(type_name)
-        if named is not None and (not field or field in getattr(named, "fields", {})):
-            served.add(item)
-    assert served == set(), f"served, so remove from NOT_YET_SERVED: {sorted(served)}"

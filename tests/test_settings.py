@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,29 @@ def test_every_variable_is_read() -> None:
     assert Settings.from_env(environ) == Settings(**expected)
 
 
+def test_fresh_proof_age_and_impersonation_lifetime_are_durations() -> None:
+    assert (Settings().session_fresh_age, Settings().impersonation_max_lifetime) == (600.0, 3600.0)
+    configured = Settings.from_env({"SESSION_FRESH_AGE": "90s", "IMPERSONATION_MAX_LIFETIME": "2h"})
+    assert (configured.session_fresh_age, configured.impersonation_max_lifetime) == (90.0, 7200.0)
+    assert Settings.from_env({"SESSION_FRESH_AGE": "300"}).session_fresh_age == 300.0
+
+
+def test_session_limit_per_user_and_event_retention() -> None:
+    assert (Settings().session_limit_per_user, Settings().session_event_retention) == (50, 30 * 86400.0)
+    configured = Settings.from_env({"SESSION_LIMIT_PER_USER": "5", "SESSION_EVENT_RETENTION": "90d"})
+    assert (configured.session_limit_per_user, configured.session_event_retention) == (5, 90 * 86400.0)
+    assert Settings.from_env({"SESSION_LIMIT_PER_USER": "10000"}).session_limit_per_user == 10_000
+
+
+def test_the_negative_cache_has_a_size_and_a_lifetime_and_zero_turns_it_off() -> None:
+    assert (Settings().session_negative_cache_size, Settings().session_negative_cache_ttl) == (10000, 60.0)
+    configured = Settings.from_env({"SESSION_NEGATIVE_CACHE_SIZE": "500", "SESSION_NEGATIVE_CACHE_TTL": "5m"})
+    assert (configured.session_negative_cache_size, configured.session_negative_cache_ttl) == (500, 300.0)
+    assert Settings.from_env({"SESSION_NEGATIVE_CACHE_SIZE": "0"}).session_negative_cache_size == 0
+    assert Settings.from_env({"SESSION_NEGATIVE_CACHE_TTL": "0"}).session_negative_cache_ttl is None
+    assert Settings.from_env({"SESSION_NEGATIVE_CACHE_TTL": "off"}).session_negative_cache_ttl is None
+
+
 def test_scheduled_clean_up_is_off_on_sqlite_and_hourly_on_postgres_by_default() -> None:
     assert Settings.from_env({}).session_clean_interval is None
     assert Settings.from_env({"DATABASE_URL": "postgres://u@h/db"}).session_clean_interval == 3600.0
@@ -172,6 +196,20 @@ def test_scheduled_clean_up_is_off_on_sqlite_and_hourly_on_postgres_by_default()
         ("LOGIN_RATE_LIMIT", "ten/3m"),
         ("LOGIN_RATE_LIMIT", "0/3m"),
         ("SESSION_MAX_LIFETIME", "forever"),
+        ("SESSION_FRESH_AGE", "0"),
+        ("SESSION_FRESH_AGE", "soon"),
+        ("IMPERSONATION_MAX_LIFETIME", "off"),
+        ("IMPERSONATION_MAX_LIFETIME", "-1h"),
+        ("SESSION_LIMIT_PER_USER", "0"),
+        ("SESSION_LIMIT_PER_USER", "off"),
+        ("SESSION_LIMIT_PER_USER", "10001"),
+        ("SESSION_EVENT_RETENTION", "off"),
+        ("SESSION_EVENT_RETENTION", "0"),
+        ("SESSION_EVENT_RETENTION", "a month"),
+        ("SESSION_NEGATIVE_CACHE_SIZE", "-1"),
+        ("SESSION_NEGATIVE_CACHE_SIZE", "lots"),
+        ("SESSION_NEGATIVE_CACHE_TTL", "-60"),
+        ("SESSION_NEGATIVE_CACHE_TTL", "a minute"),
     ],
 )
 def test_a_bad_value_of_an_added_setting_names_it(variable: str, value: str) -> None:
@@ -421,3 +459,44 @@ def test_every_bad_line_of_the_env_file_is_named_without_its_value(tmp_path: Pat
         ".env line 5",
     ]
     assert "s3cret" not in str(raised.value)
+
+
+def test_password_hashing_defaults_to_owasps_minimum_and_the_cpus_the_event_loops_leave() -> None:
+    settings = Settings.from_env({})
+    assert (settings.password_hash_memory_kib, settings.password_hash_time_cost) == (19456, 2)
+    assert (settings.password_hash_threads, settings.password_hash_queue) == (0, 256)
+    assert settings.hashing_threads == max(1, (os.cpu_count() or 1) - 1)
+    assert Settings.from_env({"PASSWORD_HASH_THREADS": "3"}).hashing_threads == 3
+    assert Settings.from_env({"WEB_CONCURRENCY": "64"}).hashing_threads == 1
+
+
+@pytest.mark.parametrize(("memory", "passes"), [("47104", "1"), ("12288", "3"), ("7168", "5"), ("65536", "3")])
+def test_password_hashing_costs_of_owasps_equal_strength_or_more_are_accepted(memory: str, passes: str) -> None:
+    settings = Settings.from_env({"PASSWORD_HASH_MEMORY_KIB": memory, "PASSWORD_HASH_TIME_COST": passes})
+    assert (settings.password_hash_memory_kib, settings.password_hash_time_cost) == (int(memory), int(passes))
+
+
+@pytest.mark.parametrize(("memory", "passes"), [("19456", "1"), ("12288", "2"), ("46080", "1"), ("9216", "3")])
+def test_password_hashing_costs_below_owasps_minimum_are_refused_in_one_line(memory: str, passes: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"PASSWORD_HASH_MEMORY_KIB": memory, "PASSWORD_HASH_TIME_COST": passes})
+    assert raised.value.lines() == [
+        f"PASSWORD_HASH_MEMORY_KIB/PASSWORD_HASH_TIME_COST='{memory}/{passes}' is not valid: expected at least"
+        " one of OWASP's Argon2id minimums (KiB/passes): 47104/1, 19456/2, 12288/3, 9216/4 or 7168/5"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PASSWORD_HASH_MEMORY_KIB", "1024"),
+        ("PASSWORD_HASH_MEMORY_KIB", "19 MiB"),
+        ("PASSWORD_HASH_TIME_COST", "0"),
+        ("PASSWORD_HASH_THREADS", "-1"),
+        ("PASSWORD_HASH_QUEUE", "lots"),
+    ],
+)
+def test_a_bad_password_hashing_setting_names_it(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: value})
+    assert str(raised.value).startswith(f"{variable}=")

@@ -9,6 +9,7 @@ from schema.context import Info
 from schema.permissions import allow
 from schema.types import LoginResult, Success, login_result
 from server.cached_session import CachedSession
+from server.services.reauthentication import Reauthenticated
 
 
 @strawberry.type
@@ -48,6 +49,30 @@ class AuthMutations:
         )
         if isinstance(outcome, CachedSession):
             context.start_session(outcome, remember_me=bool(remember_me))
+        return login_result(outcome)
+
+    @strawberry.mutation(
+        extensions=allow(Permission.Authenticated),
+        description=(
+            "Proves the caller's password again, for the operations that demand a recent proof (FORBIDDEN with "
+            "extensions.reason FRESH_AUTHENTICATION_REQUIRED otherwise). The session keeps its id, cart, channel "
+            "and expiry, and gets a new token, returned and sent as login sends it; the old token stops working "
+            "at once. authenticatedAt becomes now. A refused proof is an ErrorResult, as login's; attempts count "
+            "and are limited with login's (FORBIDDEN, extensions.reason RATE_LIMITED). Needs a logged-in user; "
+            "FORBIDDEN for a session made for the user by an administrator (impersonatorId set)."
+        ),
+    )
+    async def reauthenticate(
+        self, info: Info, password: Annotated[str, strawberry.argument(description="The caller's password.")]
+    ) -> LoginResult:
+        context = info.context
+        assert context.session is not None  # Authenticated
+        outcome = await context.services.reauthentication.reauthenticate(
+            context.request_context, context.session, password
+        )
+        if isinstance(outcome, Reauthenticated):
+            context.start_session(outcome.session, remember_me=outcome.remember_me)
+            return outcome.session
         return login_result(outcome)
 
     @strawberry.mutation(

@@ -35,12 +35,16 @@ class SessionMutations:
         return session
 
     @strawberry.mutation(
-        extensions=allow(Permission.ImpersonateUser),
+        extensions=allow(Permission.ImpersonateUser, fresh=True),
         description=(
-            "Starts a session for a user, for a backend that authenticated them by its own means. The caller's "
-            "guest cart, if its session has one, is merged into the user's active order and the sessions that "
-            "held it end. The new token is returned only: no cookie or header is sent. Sets the user's "
-            "lastLogin. Needs ImpersonateUser and every permission the user holds (FORBIDDEN otherwise)."
+            "Starts a session for a user, for a backend that authenticated them by its own means. For another "
+            "user than the caller it is an impersonation: the session records impersonatorId, takes nothing "
+            "from the caller's session, ends at most IMPERSONATION_MAX_LIFETIME after its creation however "
+            "active, cannot reauthenticate, and the user sees it in mySessions and may end it. For the caller, "
+            "the cart of their session, if it has one, is merged as at login. The new token is returned only: "
+            "no cookie or header is sent. Sets the user's lastLogin. Its authenticatedAt is null. Needs "
+            "ImpersonateUser and every permission the user holds (FORBIDDEN otherwise), then a password proof "
+            "younger than SESSION_FRESH_AGE (FORBIDDEN, extensions.reason FRESH_AUTHENTICATION_REQUIRED)."
         ),
     )
     async def create_new_authenticated_session(
@@ -57,11 +61,10 @@ class SessionMutations:
         if not 0 < len(authentication_strategy_name) <= MAX_STRATEGY_NAME_LENGTH:
             raise UserInputError(f"authenticationStrategyName must be 1 to {MAX_STRATEGY_NAME_LENGTH} characters")
         check_storable(authentication_strategy_name, "authenticationStrategyName")
-        services = info.context.services
-        # Acting as a user is holding what they hold: only users within the caller's own permissions.
-        user = await services.users.find_manageable(parse_id(user_id, "User"), actor=actor(info))
-        return await services.sessions.create_new_authenticated_session(
-            info.context.request_context, user, authentication_strategy_name
+        context = info.context
+        assert context.session is not None  # ImpersonateUser
+        return await context.services.impersonation.create_session(
+            context.request_context, context.session, parse_id(user_id, "User"), authentication_strategy_name
         )
 
     @strawberry.mutation(
@@ -116,16 +119,20 @@ class SessionMutations:
         return context.session
 
     @strawberry.mutation(
-        extensions=allow_or_self(Permission.DeleteSession),
+        extensions=allow_or_self(Permission.DeleteSession, fresh_for_others=True),
         description=(
             "Ends every session of a user, this request's included when they are the caller's; their tokens stop "
-            "working at once. Returns how many ended. Needs DeleteSession, unless the user is the caller."
+            "working at once. Returns how many ended. Needs DeleteSession, unless the user is the caller, and "
+            "then a password proof younger than SESSION_FRESH_AGE (FORBIDDEN, extensions.reason "
+            "FRESH_AUTHENTICATION_REQUIRED)."
         ),
     )
     async def delete_sessions_by_user(
         self, info: Info, user_id: Annotated[strawberry.ID, strawberry.argument(description="The user.")]
     ) -> int:
-        return await info.context.services.sessions.delete_sessions_by_user(parse_id(user_id, "User"))
+        return await info.context.services.sessions.delete_sessions_by_user(
+            parse_id(user_id, "User"), actor(info).user_id
+        )
 
     @strawberry.mutation(
         extensions=allow(Permission.DeleteSession),
@@ -138,7 +145,7 @@ class SessionMutations:
         self, info: Info, active_order_id: Annotated[strawberry.ID, strawberry.argument(description="The order.")]
     ) -> int:
         return await info.context.services.sessions.delete_sessions_by_active_order_id(
-            parse_id(active_order_id, "Order")
+            parse_id(active_order_id, "Order"), actor(info).user_id
         )
 
     @strawberry.mutation(

@@ -21,7 +21,9 @@ class SessionManagementMutations:
             "Ends one live session: one of the caller's own, or anyone's with DeleteSession. Its token stops "
             "working at once, on every instance. Ending this request's own session is a logout (the session "
             "cookie is cleared too). True when a session was ended; false for an id that names no live session "
-            "the caller may end, whoever's it is. Needs a logged-in user."
+            "the caller may end, whoever's it is. Needs a logged-in user; ending another user's session (or a "
+            "guest's) also needs a password proof younger than SESSION_FRESH_AGE (FORBIDDEN, extensions.reason "
+            "FRESH_AUTHENTICATION_REQUIRED)."
         ),
     )
     async def revoke_session(
@@ -41,7 +43,8 @@ class SessionManagementMutations:
         held = context.permissions
         anyone = Permission.SuperAdmin in held or Permission.DeleteSession in held
         owner = None if anyone else caller.user.id
-        revoked = await context.services.session_management.revoke_session(number, caller, owner)
+        fresh = context.services.fresh_proof.is_fresh(caller)
+        revoked = await context.services.session_management.revoke_session(number, caller, owner, fresh)
         if revoked is Revoked.CURRENT:
             return await context.log_out()  # exactly as logout
         return revoked is Revoked.OTHER

@@ -42,11 +42,12 @@ class UserMutations:
         return User.from_domain(user)
 
     @strawberry.mutation(
-        extensions=allow(Permission.DeleteUser),
+        extensions=allow(Permission.DeleteUser, fresh=True),
         description=(
             "Deletes the user, their sessions (the tokens stop working at once) and their orders; success is "
             "true. The caller must hold everything the user holds; the superadmin user cannot be deleted "
-            "(FORBIDDEN). Needs DeleteUser."
+            "(FORBIDDEN). Needs DeleteUser, then a password proof younger than SESSION_FRESH_AGE (FORBIDDEN, "
+            "extensions.reason FRESH_AUTHENTICATION_REQUIRED)."
         ),
     )
     async def delete_user(
@@ -58,11 +59,12 @@ class UserMutations:
         return Success(success=True)
 
     @strawberry.mutation(
-        extensions=allow(Permission.Authenticated),
+        extensions=allow(Permission.Authenticated, fresh=True),
         description=(
             "The caller changes their own password; success is false when currentPassword is wrong. "
             "Ends the caller's other sessions and keeps this one. Counts as a login attempt, rate limited as "
-            "login is. Needs a logged-in user (Authenticated)."
+            "login is. Needs a logged-in user (Authenticated), then a password proof younger than "
+            "SESSION_FRESH_AGE (FORBIDDEN, extensions.reason FRESH_AUTHENTICATION_REQUIRED)."
         ),
     )
     async def change_password(

@@ -26,13 +26,15 @@ class Actor:
     """The permissions the caller holds, by channel id."""
 
     held: Mapping[int, frozenset[Permission]] = field(default_factory=dict)
+    #: the caller's user id, recorded as the actor of the session events their changes cause
+    user_id: int | None = None
 
     @classmethod
     def of(cls, user: CachedSessionUser | None) -> Actor:
         """The session user as an actor; with no user, an actor that holds nothing."""
         if user is None:
             return NOBODY
-        return cls({entry.id: frozenset(entry.permissions) for entry in user.channel_permissions})
+        return cls({entry.id: frozenset(entry.permissions) for entry in user.channel_permissions}, user.id)
 
     def holds(self, permissions: Iterable[Permission], channel_ids: Iterable[int]) -> bool:
         wanted = frozenset(permissions) - IMPLICIT_PERMISSIONS

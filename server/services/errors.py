@@ -52,6 +52,15 @@ class SessionEndedError(ForbiddenError):
         self.extensions = {"code": self.code, "reason": "SESSION_ENDED"}
 
 
+class FreshAuthenticationRequiredError(ForbiddenError):
+    """The operation demands a password proof younger than SESSION_FRESH_AGE (login or reauthenticate):
+    FORBIDDEN with `reason` FRESH_AUTHENTICATION_REQUIRED, so a client asks for the password and retries."""
+
+    def __init__(self) -> None:
+        super().__init__("This operation needs a recent proof of your password: reauthenticate, then retry")
+        self.extensions = {"code": self.code, "reason": "FRESH_AUTHENTICATION_REQUIRED"}
+
+
 class StaleCredentialsError(ServiceError):
     """The credential a login proved changed (or its user was deleted) before the session was created."""
 

@@ -22,6 +22,9 @@ class MergeResult:
     active_order_id: int | None
     #: token digests of the sessions that held the guest order and were ended
     deleted_session_hashes: list[str] = field(default_factory=list)
+    #: how the guest order reached the user, the reason of the ORDER_MERGED event: "merged" (folded into
+    #: the user's active order) or "adopted" (it became the user's active order); None: no guest order
+    merged: str | None = None
 
 
 async def lock_for_login(user: User, guest_order_id: int | None, connection: BaseDBAsyncClient) -> None:
@@ -76,7 +79,7 @@ async def merge_guest_order(
     await holders.update(invalidated=True, active_order_id=None, expires=now + MERGED_SESSION_GRACE)
     if existing is None:
         await Order.filter(id=guest.id).using_db(connection).update(user_id=user_id, created_by_session_id=None)
-        return MergeResult(guest.id, hashes)
+        return MergeResult(guest.id, hashes, merged="adopted")
 
     existing_lines = {
         line.product_variant_id: line for line in await OrderLine.filter(order_id=existing.id).using_db(connection)
@@ -93,4 +96,4 @@ async def merge_guest_order(
         elif match.quantity != line.quantity:
             await OrderLine.filter(id=match.id).using_db(connection).update(quantity=line.quantity)
     await Order.filter(id=guest.id).using_db(connection).delete()
-    return MergeResult(existing.id, hashes)
+    return MergeResult(existing.id, hashes, merged="merged")

@@ -21,12 +21,13 @@ class SessionActivity:
         self._settings = settings
         self._lifetime = lifetime
 
-    def first_columns(self, now: datetime, client: ClientInfo | None) -> dict[str, Any]:
-        """The lifetime and origin columns of a session created `now` by a request from `client`."""
+    def first_columns(self, now: datetime, client: ClientInfo | None, impersonated: bool = False) -> dict[str, Any]:
+        """The lifetime and origin columns of a session created `now` by a request from `client`
+        (`impersonated`: made for another user, its lifetime capped)."""
         address, user_agent = (client or ClientInfo()).kept(self._settings)
         return {
             "created_at": now,
-            "expires": self._lifetime.first_expiry(now),
+            "expires": self._lifetime.first_expiry(now, impersonated),
             "last_active_at": now,
             "seen_at": now,
             "client_address": address,

@@ -5,7 +5,8 @@ duration is left, a read pushes `expires` to now + SESSION_DURATION (so writes a
 one per half-lifetime). SESSION_MAX_LIFETIME, when set, ends it at `created_at + lifetime` however
 active it is. `last_active_at` (any use, for the clean job's idle test) is kept current to
 LAST_ACTIVE_RESOLUTION; `seen_at` (use by requests presenting the token as their own credential, the
-API's lastActiveAt) to SESSION_ACTIVITY_RESOLUTION.
+API's lastActiveAt) to SESSION_ACTIVITY_RESOLUTION. A session made for another user (impersonation)
+ends at `created_at + IMPERSONATION_MAX_LIFETIME` at the latest: sliding never takes it past that.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class SessionLifetime:
         self._duration = timedelta(seconds=settings.session_duration)
         lifetime = settings.session_max_lifetime
         self._max_lifetime = None if lifetime is None else timedelta(seconds=lifetime)
+        self._impersonation_lifetime = timedelta(seconds=settings.impersonation_max_lifetime)
         self._cache_ttl = settings.session_cache_ttl
         self._activity_resolution = timedelta(seconds=settings.session_activity_resolution)
         self._clock = clock
@@ -33,10 +35,13 @@ class SessionLifetime:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
 
-    def first_expiry(self, now: datetime) -> datetime:
-        if self._max_lifetime is None:
-            return now + self._duration
-        return now + min(self._duration, self._max_lifetime)
+    def first_expiry(self, now: datetime, impersonated: bool = False) -> datetime:
+        lifetimes = [self._duration]
+        if self._max_lifetime is not None:
+            lifetimes.append(self._max_lifetime)
+        if impersonated:
+            lifetimes.append(self._impersonation_lifetime)
+        return now + min(lifetimes)
 
     def is_valid(self, stored: StoredSession) -> bool:
         now = self.now()
@@ -70,6 +75,7 @@ class SessionLifetime:
             user=stored.user,
             active_channel_id=stored.active_channel_id,
             authenticated_at=stored.authenticated_at,
+            impersonator_id=stored.impersonator_id,
             activity_due=self.activity_due(stored),
             cache_key=stored.token_hash,
         )
@@ -99,10 +105,14 @@ class SessionLifetime:
         return self.now() - self._activity_resolution
 
     def _absolute_end(self, stored: StoredSession) -> datetime | None:
-        """When SESSION_MAX_LIFETIME ends the session however active it is; None without that limit."""
-        if self._max_lifetime is None or stored.created_at is None:
+        """When SESSION_MAX_LIFETIME (or, for an impersonation, IMPERSONATION_MAX_LIFETIME) ends the
+        session however active it is; None without such a limit."""
+        if stored.created_at is None:
             return None
-        return stored.created_at + self._max_lifetime
+        lifetimes = [] if self._max_lifetime is None else [self._max_lifetime]
+        if stored.impersonator_id is not None:
+            lifetimes.append(self._impersonation_lifetime)
+        return stored.created_at + min(lifetimes) if lifetimes else None
 
     def _extension_due(self, stored: StoredSession) -> datetime:
         end = self._absolute_end(stored)

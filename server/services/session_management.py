@@ -18,12 +18,12 @@ from typing import Any
 
 from tortoise.queryset import QuerySet
 
-from models import Session, SessionType
+from models import Session, SessionEventType, SessionType
 from server.cached_session import CachedSession
 from server.services.client_info import device_label
-from server.services.errors import UserInputError
+from server.services.errors import FreshAuthenticationRequiredError, UserInputError
 from server.services.session import SessionService
-from server.services.session_deletes import delete_sessions
+from server.services.session_deletes import Ending, cache_keys, end_sessions
 from server.settings import Settings
 
 #: Bounds of SessionListOptions.take, and the page given when none is asked for.
@@ -128,9 +128,12 @@ class SessionManagement:
         current_id = None if current is None else current.id
         return SessionInfoList(items=tuple(self._info(row, current_id) for row in rows), total_items=total)
 
-    async def revoke_session(self, session_id: int, caller: CachedSession, owner_id: int | None) -> Revoked:
+    async def revoke_session(
+        self, session_id: int, caller: CachedSession, owner_id: int | None, fresh_proof: bool = False
+    ) -> Revoked:
         """End the live session `session_id`: any session when `owner_id` is None, else only one of that
-        user's. The caller's own current session is left to the caller (Revoked.CURRENT) to log out."""
+        user's. The caller's own current session is left to the caller (Revoked.CURRENT) to log out.
+        Ending a session not the caller's user's demands a `fresh_proof` (FRESH_AUTHENTICATION_REQUIRED)."""
         query = self._live().filter(id=session_id)
         if owner_id is not None:
             query = query.filter(user_id=owner_id)
@@ -140,7 +143,13 @@ class SessionManagement:
         if session_id == caller.id:
             return Revoked.CURRENT
         own = caller.user is not None and found[0]["user_id"] == caller.user.id
-        keys = await delete_sessions(query, Session._meta.db)
+        if not own and not fresh_proof:
+            raise FreshAuthenticationRequiredError()
+        actor_id = None if own or caller.user is None else caller.user.id
+        ending = Ending(
+            SessionEventType.REVOKED, "revoked-by-owner" if own else "revoked-by-admin", self._now(), actor_id
+        )
+        keys = cache_keys(await end_sessions(query, ending))
         await self._sessions.forget_cached(keys, "revoked_by_owner" if own else "revoked_by_admin")
         return Revoked.OTHER if keys else Revoked.NOTHING
 
@@ -149,7 +158,7 @@ class SessionManagement:
         if caller.user is None:
             return 0
         query = self._live().filter(user_id=caller.user.id).exclude(id=caller.id)
-        keys = await delete_sessions(query, Session._meta.db)
+        keys = cache_keys(await end_sessions(query, Ending(SessionEventType.REVOKED, "revoked-by-owner", self._now())))
         await self._sessions.forget_cached(keys, "revoked_by_owner")
         return len(keys)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from models import Role, User
+from models import Role, Session, SessionEventType, User
 from server.cached_session import CachedSession
 from server.services.actor import NOBODY, Actor
 from server.services.channel import SUPER_ADMIN_ROLE_CODE
@@ -20,8 +20,11 @@ from server.services.errors import EntityNotFoundError, ForbiddenError, UserInpu
 from server.services.identifiers import MAX_IDENTIFIER_LENGTH as MAX_IDENTIFIER_LENGTH
 from server.services.identifiers import normalise_identifier
 from server.services.login_limiter import LoginLimiter, check_login_limit, identifier_key
+from server.services.password_upgrade import proven_after_upgrade
 from server.services.passwords import hash_password, verify_password
 from server.services.session import SessionService
+from server.services.session_deletes import Ending
+from server.services.session_events import SessionEventRecord, record_events, recording_transaction
 
 MIN_PASSWORD_LENGTH = 1
 MAX_PASSWORD_LENGTH = 1024
@@ -73,7 +76,7 @@ class UserService:
             raise UserInputError(f"a user with the identifier '{identifier}' already exists")
         password_hash = await hash_password(password) if password is not None else None
         try:
-            async with in_transaction() as connection:
+            async with recording_transaction() as connection:
                 user = await User.create(
                     identifier=identifier, password_hash=password_hash, verified=verified, using_db=connection
                 )
@@ -107,7 +110,7 @@ class UserService:
         password_hash = await hash_password(password) if password is not None else None
         ended: list[str] = []
         try:
-            async with in_transaction() as connection:
+            async with recording_transaction() as connection:
                 # Locked as login locks it, so no session can be created for the user half-way through.
                 user = await User.filter(id=user_id).using_db(connection).select_for_update().first()
                 if user is None:
@@ -126,7 +129,7 @@ class UserService:
                     if roles:
                         await user.roles.add(*roles, using_db=connection)
                 if password_hash is not None:
-                    ended = await self._sessions.delete_user_sessions_in(connection, user_id)
+                    ended = await self._password_changed(connection, user_id, actor.user_id)
         except IntegrityError:
             if identifier is None:
                 raise
@@ -142,11 +145,12 @@ class UserService:
         The actor must hold all the user holds; the superadmin is never deleted."""
         if (await self.find_manageable(user_id, actor=actor)).is_superadmin:
             raise ForbiddenError("The superadmin user cannot be deleted")
-        async with in_transaction() as connection:
+        async with recording_transaction() as connection:
             user = await User.filter(id=user_id).using_db(connection).select_for_update().first()
             if user is None:
                 raise EntityNotFoundError("User", user_id)
-            ended = await self._sessions.delete_user_sessions_in(connection, user_id)
+            ending = Ending(SessionEventType.REVOKED, "user-deleted", self._sessions.now(), actor.user_id)
+            ended = await self._sessions.delete_user_sessions_in(connection, user_id, ending=ending)
             await User.filter(id=user_id).using_db(connection).delete()
         await self._sessions.forget_cached(ended, "user_deleted")
 
@@ -170,24 +174,56 @@ class UserService:
         if not await verify_password(proven, current_password[:MAX_PASSWORD_LENGTH]):
             return False
         password_hash = await hash_password(new_password)
-        async with in_transaction() as connection:
-            # Only if the password proven is still the user's: a reset meanwhile (by an administrator who
-            # suspects this very password) must not be overwritten by whoever knew the old one.
+        ended = await self._replace_password(user.id, proven, password_hash, session.id)
+        if ended is None:
+            # A login may have upgraded the proven hash to today's costs meanwhile (the same password):
+            # then the proof still holds, once more against the hash stored now.
+            upgraded = await proven_after_upgrade(user, current_password)
+            if upgraded is None:
+                return False
+            ended = await self._replace_password(user.id, upgraded.password_hash, password_hash, session.id)
+            if ended is None:
+                return False
+        await self._sessions.forget_cached(ended, "password_changed")
+        if self._limiter is not None:
+            await self._limiter.reset(identifier_key(user.identifier))
+        return True
+
+    async def _replace_password(
+        self, user_id: int, proven: str | None, password_hash: str, session_id: int
+    ) -> list[str] | None:
+        """Store `password_hash` for the user and end their other sessions, only if the hash `proven` is still
+        theirs: a reset meanwhile (by an administrator who suspects this very password) must not be
+        overwritten by whoever knew the old one. The cache keys of the sessions ended, or None."""
+        async with recording_transaction() as connection:
             changed = (
-                await User.filter(id=user.id, password_hash=proven)
+                await User.filter(id=user_id, password_hash=proven)
                 .using_db(connection)
                 .select_for_update()
                 .only("id")
                 .first()
             )
             if changed is None:
-                return False
-            await User.filter(id=user.id).using_db(connection).update(password_hash=password_hash)
-            ended = await self._sessions.delete_user_sessions_in(connection, user.id, keep_session_id=session.id)
-        await self._sessions.forget_cached(ended, "password_changed")
-        if self._limiter is not None:
-            await self._limiter.reset(identifier_key(user.identifier))
-        return True
+                return None
+            await User.filter(id=user_id).using_db(connection).update(password_hash=password_hash)
+            return await self._password_changed(connection, user_id, None, session_id)
+
+    async def _password_changed(
+        self, connection: BaseDBAsyncClient, user_id: int, actor_id: int | None, session_id: int | None = None
+    ) -> list[str]:
+        """Record PASSWORD_CHANGED (by `actor_id` when another user, from the session `session_id` when
+        the user's own) and end the user's other sessions (REVOKED "password-changed"), through the
+        change's transaction; the cache keys of the sessions ended."""
+        actor_id = None if actor_id == user_id else actor_id
+        now = self._sessions.now()
+        address = None
+        if session_id is not None:
+            found = await Session.filter(id=session_id).using_db(connection).first().values("client_address")
+            address = None if found is None else found["client_address"]
+        changed = SessionEventRecord(SessionEventType.PASSWORD_CHANGED, now, session_id, user_id, actor_id, address)
+        await record_events(connection, [changed])
+        ending = Ending(SessionEventType.REVOKED, "password-changed", now, actor_id)
+        return await self._sessions.delete_user_sessions_in(connection, user_id, session_id, ending=ending)
 
     async def _reloaded(self, user_id: int) -> User:
         user = await self.find_one(user_id)

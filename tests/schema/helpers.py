@@ -39,6 +39,23 @@ mutation Login($username: String!, $password: String!, $rememberMe: Boolean) {
 """
     + SESSION_FIELDS
 )
+REAUTHENTICATE = (
+    """
+mutation Reauthenticate($password: String!) {
+  reauthenticate(password: $password) {
+    __typename
+    ... on CachedSession { ...SessionFields authenticatedAt impersonatorId }
+    ... on ErrorResult { errorCode message }
+  }
+}
+"""
+    + SESSION_FIELDS
+)
+SESSION_EVENTS = """
+query Events($userId: ID, $type: SessionEventType) {
+  sessionEvents(userId: $userId, type: $type) { totalItems items { type sessionId userId actorId reason } }
+}
+"""
 CREATE_ANONYMOUS_SESSION = "mutation Anonymous { createAnonymousSession { ...SessionFields } }" + SESSION_FIELDS
 ACTIVE_SESSION = "query ActiveSession { activeSession { ...SessionFields } }" + SESSION_FIELDS
 SESSION_FROM_TOKEN = (

@@ -83,10 +83,13 @@ async def test_deleting_sessions_by_user_is_one_delete_returning_the_digests(
     # when they are deleted
     assert await kit.sessions.delete_sessions_by_user(alice.id) == 2
 
-    # then one statement deleted them by the condition and returned their digests: nothing is read
-    # first, so no session created in between is missed or left out of the digests
+    # then one statement deleted them by the condition and returned their digests (and what their
+    # events record): nothing is read first, so no session created in between is missed or left out of
+    # the digests; one more statement recorded their ends
     placeholder = "$1" if backend.is_postgres else "?"
-    assert queries.statements == [f'DELETE FROM "sessions" WHERE "user_id"={placeholder} RETURNING "token_hash"']
+    returning = 'RETURNING "id","token_hash","user_id","client_address"'
+    assert queries.statements[0] == f'DELETE FROM "sessions" WHERE "user_id"={placeholder} {returning}'
+    assert [statement.split(" (")[0] for statement in queries.statements[1:]] == ['INSERT INTO "session_events"']
     assert _deleted_from_cache(kit) == sorted(digests)
 
 
