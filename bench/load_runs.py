@@ -18,9 +18,10 @@ from servers import free_port
 
 
 class Generator:
-    """One run of bench/load.py in its own process; killed if it overruns its time bound."""
+    """One run of bench/load.py in its own process; killed if it overruns its time bound. The job is
+    handed over when it is finished, or at once with `at_once` (for load that must run meanwhile)."""
 
-    def __init__(self, job: dict[str, Any]) -> None:
+    def __init__(self, job: dict[str, Any], at_once: bool = False) -> None:
         self.bound = float(job["warmup"]) + float(job["duration"]) + float(job["grace"]) + 30.0
         self.process = subprocess.Popen(
             [sys.executable, str(BENCH_DIR / "load.py")],
@@ -30,6 +31,12 @@ class Generator:
             cwd=REPO_ROOT,
         )
         self.payload = json.dumps(job).encode()
+        if at_once:
+            assert self.process.stdin is not None
+            self.process.stdin.write(self.payload)
+            self.process.stdin.close()
+            self.process.stdin = None  # communicate() must not flush it again
+            self.payload = b""
 
     def finish(self) -> dict[str, Any]:
         process = self.process

@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,9 +40,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is a folder of scripts
 
-from _common import BENCH_DIR, HOST, REPO_ROOT, BenchError, log
+from _common import BENCH_DIR, HOST, BenchError, log
 from load import Connection, build_request, cpu_seconds_of, percentile, system_cpu_ticks
-from load_runs import wait_idle
+from load_runs import Generator, run_generator, wait_idle
 from scenarios import LOGIN_QUERY, LOOKUP_QUERY, graphql_body, prepare
 from servers import Server, free_port, postgres_database, server_env, sqlite_database
 
@@ -190,39 +189,6 @@ def login_job(
     }
 
 
-class LoginLoad:
-    """bench/load.py in its own process, started at once (load_runs.Generator hands over its job only
-    when it is finished, and the storm must run while this process probes)."""
-
-    def __init__(self, job: dict[str, Any]) -> None:
-        self.bound = job["warmup"] + job["duration"] + job["grace"] + 30.0
-        self.process = subprocess.Popen(
-            [sys.executable, str(BENCH_DIR / "load.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=REPO_ROOT,
-        )
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(job).encode())
-        self.process.stdin.close()
-        self.process.stdin = None  # communicate() must not flush it again
-
-    def finish(self) -> dict[str, Any]:
-        try:
-            out, err = self.process.communicate(timeout=self.bound)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.communicate(timeout=10)
-            raise BenchError(f"the login load did not finish within {self.bound:.0f} s") from None
-        if self.process.returncode != 0:
-            raise BenchError(
-                f"the login load failed ({self.process.returncode}): {err.decode(errors='replace')[-2000:]}"
-            )
-        result: dict[str, Any] = json.loads(out)
-        return result
-
-
 def others_cpu(phase: dict[str, Any], generator_cpu: float) -> float | None:
     """What the rest of the machine (other people's work; PostgreSQL, Redis) used during a probe phase."""
     if phase["machine_cpu_percent"] is None or phase["server_cpu_percent"] is None:
@@ -254,7 +220,8 @@ def one_run(
 
     wait_idle(server.pid, args.quiet_wait)
     warmup = 3.0  # the storm's queue fills before the probe starts
-    storm = LoginLoad(login_job(server, users, password, args.storm, warmup, args.duration + 1.0, args.failing_storm))
+    job = login_job(server, users, password, args.storm, warmup, args.duration + 1.0, args.failing_storm)
+    storm = Generator(job, at_once=True)
     time.sleep(warmup + 0.5)
     stormy = asyncio.run(probe(server, tokens, args.probe_rate, args.duration))
     storm_run = storm.finish()
@@ -263,8 +230,9 @@ def one_run(
         phase["others_cpu_percent"] = others_cpu(phase, generator_cpu)
 
     wait_idle(server.pid, args.quiet_wait)
-    alone = LoginLoad(login_job(server, users, password, args.login_concurrency, 2.0, args.duration))
-    throughput = login_figures(alone.finish())
+    throughput = login_figures(
+        run_generator(login_job(server, users, password, args.login_concurrency, 2.0, args.duration))
+    )
     ratio = stormy["p99_ms"] / idle["p99_ms"] if stormy["p99_ms"] and idle["p99_ms"] else None
     return {
         "machine_quiet_before": quiet["machine_quiet"],

@@ -234,5 +234,14 @@ async def make_role(code: str, permissions: list[Permission], *channels: Channel
     return role
 
 
+async def login_with_two_roles(kit: Kit) -> CachedSession:
+    """An authenticated session whose user has two roles spread over three channels."""
+    default = await kit.default_channel()
+    eu, us = await Channel.create(code="eu", token="eu"), await Channel.create(code="us", token="us")
+    buyer = await make_role("buyer", [Permission.ReadOrder], default, eu)
+    manager = await make_role("manager", [Permission.UpdateOrder, Permission.ReadUser], eu, us)
+    return await kit.login(await make_user("alice", buyer, manager))
+
+
 async def make_order(code: str, user: User | None = None, created_by_session_id: int | None = None) -> Order:
     return await Order.create(code=code, user=user, created_by_session_id=created_by_session_id)

@@ -21,28 +21,18 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from models import Channel, Permission, Session, SessionType
+from models import Permission, Session, SessionType
 from server.cache import build_session_cache
-from server.cached_session import CachedSession
 from server.database import database_connection
 from server.services import SessionService
 from server.services.client_info import ClientInfo
 from server.services.stored_session import load_stored_session
 from server.settings import Settings
 from tests.conftest import Backend
-from tests.services.support import Kit, KitFactory, QueryLog, RedisEntries, make_role, make_user
+from tests.services.support import Kit, KitFactory, QueryLog, RedisEntries, login_with_two_roles, make_user
 
 P = Permission
 PHONE = ClientInfo("203.0.113.77", "Phone/1.0")
-
-
-async def _admin_session(kit: Kit) -> CachedSession:
-    """An authenticated session whose user has two roles spread over three channels."""
-    default = await kit.default_channel()
-    eu, us = await Channel.create(code="eu", token="eu"), await Channel.create(code="us", token="us")
-    buyer = await make_role("buyer", [P.ReadOrder], default, eu)
-    manager = await make_role("manager", [P.UpdateOrder, P.ReadUser], eu, us)
-    return await kit.login(await make_user("alice", buyer, manager))
 
 
 class OrmObjects:
@@ -77,7 +67,7 @@ def orm_objects(monkeypatch: pytest.MonkeyPatch) -> OrmObjects:
 
 
 async def test_a_cache_miss_is_one_select_by_the_token_digest(kit: Kit, queries: QueryLog) -> None:
-    session = await _admin_session(kit)
+    session = await login_with_two_roles(kit)
     kit.cache.entries.clear()
     queries.clear()
 
@@ -113,7 +103,7 @@ async def test_the_lookup_finds_the_session_through_the_token_index(
 
 async def test_a_cache_miss_builds_no_orm_object(kit: Kit, orm_objects: OrmObjects) -> None:
     # given a session that nothing is due on (no slide, no activity write), not cached
-    session = await _admin_session(kit)
+    session = await login_with_two_roles(kit)
     kit.cache.entries.clear()
     counted = orm_objects.count
 
@@ -127,7 +117,7 @@ async def test_a_cache_miss_builds_no_orm_object(kit: Kit, orm_objects: OrmObjec
 
 
 async def test_the_lookup_reads_each_column_as_the_orm_does(kit: Kit) -> None:
-    session = await _admin_session(kit)
+    session = await login_with_two_roles(kit)
 
     stored = await load_stored_session(session.cache_key)
 

@@ -7,19 +7,9 @@ statement they execute (see tests/services/support.py, QueryLog). No time is mea
 from __future__ import annotations
 
 from models import Channel, Permission, Session
-from server.cached_session import CachedSession
-from tests.services.support import Kit, KitFactory, QueryLog, make_role, make_user
+from tests.services.support import Kit, KitFactory, QueryLog, login_with_two_roles
 
 P = Permission
-
-
-async def _admin_session(kit: Kit) -> CachedSession:
-    """An authenticated session whose user has two roles spread over three channels."""
-    default = await kit.default_channel()
-    eu, us = await Channel.create(code="eu", token="eu"), await Channel.create(code="us", token="us")
-    buyer = await make_role("buyer", [P.ReadOrder], default, eu)
-    manager = await make_role("manager", [P.UpdateOrder, P.ReadUser], eu, us)
-    return await kit.login(await make_user("alice", buyer, manager))
 
 
 async def test_the_query_log_counts_each_statement(kit: Kit, queries: QueryLog) -> None:
@@ -36,7 +26,7 @@ async def test_the_query_log_counts_each_statement(kit: Kit, queries: QueryLog) 
 
 
 async def test_cache_hit_runs_no_query(kit: Kit, queries: QueryLog) -> None:
-    session = await _admin_session(kit)
+    session = await login_with_two_roles(kit)
     queries.clear()
 
     found = await kit.sessions.get_session_from_token(session.token)
@@ -47,7 +37,7 @@ async def test_cache_hit_runs_no_query(kit: Kit, queries: QueryLog) -> None:
 
 async def test_cache_miss_of_an_authenticated_session_runs_one_query(kit: Kit, queries: QueryLog) -> None:
     # given an admin's session that is not in the cache
-    session = await _admin_session(kit)
+    session = await login_with_two_roles(kit)
     kit.cache.entries.clear()
     queries.clear()
 
@@ -73,7 +63,7 @@ async def test_cache_miss_of_an_anonymous_session_runs_one_query(kit: Kit, queri
 
 
 async def test_stale_cached_copy_is_reread_in_one_query(kit: Kit, queries: QueryLog) -> None:
-    session = await _admin_session(kit)
+    session = await login_with_two_roles(kit)
     kit.clock.advance(kit.settings.session_cache_ttl + 1)
     queries.clear()
 
