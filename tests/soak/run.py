@@ -129,7 +129,10 @@ class Soak:
         if fault.database_outage:
             self.ledger.outage_began()
         try:
+            cut_from = time.monotonic()
             await asyncio.to_thread(fault.begin, self.cluster)
+            if fault.silences is not None:
+                self.ledger.silence_began(fault.silences, cut_from)
             if fault.end is not None:
                 await asyncio.sleep(self.options.hold)
                 await asyncio.to_thread(fault.end, self.cluster)
