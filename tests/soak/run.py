@@ -41,7 +41,8 @@ class Options:
     #: seconds of load without faults after each step's checks
     steady: float = 15.0
     #: seconds after its acknowledgement from which a revoked token must be refused everywhere
-    bound: float = 0.0
+    #: README's "Several instances": a revocation reaches every other instance's first tier within 100 ms
+    bound: float = 0.1
     recovery_timeout: float = 30.0
     users: int = 3
     carts: int = 2
