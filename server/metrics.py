@@ -85,6 +85,10 @@ INVALIDATIONS_SENT = Counter(f"{_PREFIX}_invalidations_sent", "Invalidation mess
 INVALIDATIONS_RECEIVED = Counter(
     f"{_PREFIX}_invalidations_received", "Invalidation messages received from other instances"
 )
+INVALIDATIONS_UNACKNOWLEDGED = Counter(
+    f"{_PREFIX}_invalidations_unacknowledged",
+    "Invalidations of this instance that some instance did not acknowledge, so its lease had to run out",
+)
 SESSIONS_CREATED = Counter(f"{_PREFIX}_sessions_created", "Sessions created", ["type"])
 SESSIONS_REVOKED = Counter(f"{_PREFIX}_sessions_revoked", "Sessions ended before their time, by reason", ["reason"])
 LOGIN_ATTEMPTS = Counter(f"{_PREFIX}_login_attempts", "Native login attempts by outcome", ["outcome"])
@@ -133,6 +137,10 @@ def record_invalidation_sent(messages: int = 1) -> None:
 
 def record_invalidation_received(messages: int = 1) -> None:
     INVALIDATIONS_RECEIVED.inc(messages)
+
+
+def record_invalidation_unacknowledged() -> None:
+    INVALIDATIONS_UNACKNOWLEDGED.inc()
 
 
 def record_session_created(session_type: SessionType) -> None:

@@ -6,11 +6,16 @@ tiers and then published on an invalidation channel (server/cache/invalidation.p
 drops the keys it receives from its own first tier. The service calls delete and clear only after its
 database commit, so a message is never sent before the change it announces is visible.
 
-The first tier is trusted only while the channel's listener is subscribed. From the moment the
+The first tier is trusted only while the channel's listener is subscribed and this instance holds a
+lease (server/cache/membership.py: its own beats come back within LEASE_SECONDS). From the moment the
 listener loses its connection (it may miss messages) until it has subscribed again and this tier has
-been emptied, lookups skip it (to the remote tier, or the database) and nothing is written to it. A
-refill that read before a received invalidation is refused by the first tier's fence, as one that
-read before a local delete is.
+been emptied, and whenever its beats stop coming back (a link cut silently), lookups skip it (to the
+remote tier, or the database) and nothing is written to it. A refill that read before a received
+invalidation is refused by the first tier's fence, as one that read before a local delete is.
+
+A delete or clear returns only once every instance that may trust its first tier has acknowledged
+it, or has lost its lease (at most LEASE_SECONDS): when the caller hears a session is ended, no
+instance answers with it any more.
 
 A message that could not be published makes the delete or clear raise, after both tiers were
 changed: the guard (server/cache/guarded.py) then treats it as a cache outage, posts it where every
@@ -20,22 +25,40 @@ instance reads it, and holds the request until no instance trusts its cached cop
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from typing import cast
 
 from server.cache.base import Fence, SessionCacheStrategy
-from server.cache.invalidation import Invalidation, InvalidationChannel, split
+from server.cache.invalidation import (
+    Acknowledgement,
+    Beat,
+    Departure,
+    Invalidation,
+    InvalidationChannel,
+    Message,
+    split,
+)
+from server.cache.membership import BEAT_SECONDS, Membership
 from server.cache.memory import InMemorySessionCacheStrategy
 from server.cached_session import CachedSession
-from server.metrics import record_invalidation_received, record_invalidation_sent, record_lookup
+from server.metrics import (
+    record_invalidation_received,
+    record_invalidation_sent,
+    record_invalidation_unacknowledged,
+    record_lookup,
+)
 
 logger = logging.getLogger(__name__)
 
 #: How long start-up waits for the first subscription before serving (from the next tier meanwhile).
 SUBSCRIBE_WAIT_SECONDS = 2.0
+#: How long a departing instance tries to say so.
+DEPARTURE_SECONDS = 0.5
 
 _Fences = tuple[Fence | None, Fence | None]
 
@@ -48,43 +71,110 @@ class CoherentSessionCache:
         self.remote = remote
         self.channel = channel
         self.instance = secrets.token_hex(8)
-        #: whether the first tier may be read and written: the listener is subscribed and nothing was missed
-        self.trusted = False
-        self._subscribed = asyncio.Event()
+        self.membership = Membership()
+        #: the listener is subscribed and nothing was missed since this tier was last emptied
+        self._subscribed = False
+        self._leased = asyncio.Event()
+        self._beat_now = asyncio.Event()
         self._lost_since_subscribed = False
+        self._acknowledgements_due: dict[str, int] = {}
+        self._acknowledging: asyncio.Task[None] | None = None
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the first tier may be read and written: subscribed, nothing missed, and a lease held."""
+        return self._subscribed and self.membership.holds_lease()
 
     # The listener's side (server/cache/invalidation.py calls these).
 
     def subscribed(self) -> None:
         # Emptied before it is trusted: whatever it holds may have outlived a message that was missed.
         self.local.forget_all()
-        self.trusted = True
-        self._subscribed.set()
+        self._subscribed = True
+        self._beat_now.set()
         if self._lost_since_subscribed:
             logger.info("invalidation channel back: this instance's first cache tier was emptied and is used again")
             self._lost_since_subscribed = False
 
     def lost(self, reason: str) -> None:
-        self.trusted = False
+        self._subscribed = False
+        self.membership.lease_lost()
         if not self._lost_since_subscribed:
             logger.warning("invalidation channel lost (%s): the first cache tier is not used until it is back", reason)
             self._lost_since_subscribed = True
 
-    def received(self, message: Invalidation) -> None:
-        if message.sender == self.instance:
-            return
-        record_invalidation_received()
-        if message.clear:
-            self.local.forget_all()
-        else:
-            self.local.forget(message.keys)
+    def received(self, message: Message) -> None:
+        mine = message.sender == self.instance
+        if isinstance(message, Invalidation):
+            if mine:
+                self.membership.returned(message.number)
+                return
+            record_invalidation_received()
+            if message.clear:
+                self.local.forget_all()
+            else:
+                self.local.forget(message.keys)
+            if message.number:
+                self._acknowledge(message.sender, message.number)
+        elif isinstance(message, Beat):
+            if not mine:
+                self.membership.heard(message.sender)
+            elif self._subscribed and self.membership.beat_returned(message.number):
+                self._leased.set()
+        elif isinstance(message, Acknowledgement):
+            self.membership.acknowledged(message.sender, message.number)
+        elif not mine:
+            self.membership.departed(message.sender)
 
     async def wait_subscribed(self, seconds: float) -> bool:
+        """Whether the first tier became trusted within `seconds`."""
         try:
-            await asyncio.wait_for(self._subscribed.wait(), seconds)
+            await asyncio.wait_for(self._leased.wait(), seconds)
         except TimeoutError:
             return False
         return True
+
+    async def beat(self) -> None:
+        """Publish a beat every BEAT_SECONDS, and at once after each subscription, until cancelled."""
+        while True:
+            try:
+                await asyncio.wait_for(self._beat_now.wait(), BEAT_SECONDS)
+            except TimeoutError:
+                pass
+            self._beat_now.clear()
+            if not self._subscribed:
+                continue
+            try:
+                await self.channel.publish(Beat(self.instance, self.membership.beat_sent()))
+            except Exception as error:  # the lease runs out unless a later beat gets through
+                logger.debug("a beat could not be published: %s", type(error).__name__)
+
+    async def depart(self) -> None:
+        """Stop trusting the first tier for good, and tell the others not to wait for this instance."""
+        self._subscribed = False
+        self.membership.lease_lost()
+        try:
+            await asyncio.wait_for(self.channel.publish(Departure(self.instance)), DEPARTURE_SECONDS)
+        except Exception as error:  # the others wait for this instance's lease to run out instead
+            logger.debug("the departure could not be published: %s", type(error).__name__)
+
+    def _acknowledge(self, sender: str, number: int) -> None:
+        """Tell `sender` its invalidations up to `number` were applied; acknowledgements to one sender are
+        sent one at a time, a later number standing for the earlier ones."""
+        self._acknowledgements_due[sender] = max(number, self._acknowledgements_due.get(sender, 0))
+        if self._acknowledging is None or self._acknowledging.done():
+            self._acknowledging = asyncio.create_task(self._send_acknowledgements(), name="cache-acknowledgements")
+
+    async def _send_acknowledgements(self) -> None:
+        while self._acknowledgements_due:
+            due, self._acknowledgements_due = self._acknowledgements_due, {}
+            outcomes = await asyncio.gather(
+                *(self.channel.publish(Acknowledgement(self.instance, n), to=sender) for sender, n in due.items()),
+                return_exceptions=True,
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, Exception):  # the sender waits for this instance's lease instead
+                    logger.debug("an acknowledgement could not be published: %s", type(outcome).__name__)
 
     # The strategy's side.
 
@@ -134,8 +224,9 @@ class CoherentSessionCache:
     async def _everywhere(
         self, remote: Awaitable[None] | None, local: Awaitable[None], messages: list[Invalidation]
     ) -> None:
-        """A delete or clear in the remote tier, this tier and every other instance's first tier; the first
-        failure is raised once all three were tried."""
+        """A delete or clear in the remote tier, this tier and every other instance's first tier, returning
+        once every instance that may trust its first tier has applied it; the first failure is raised
+        once all three were tried."""
         failure: Exception | None = None
         if remote is not None:
             try:
@@ -143,15 +234,19 @@ class CoherentSessionCache:
             except Exception as error:
                 failure = error
         await local
-        for message in messages:
+        numbers = self.membership.numbered(len(messages))
+        for message, number in zip(messages, numbers, strict=True):
             try:
-                await self.channel.publish(message)
+                await self.channel.publish(dataclasses.replace(message, number=number))
             except Exception as error:
                 failure = failure or error
             else:
                 record_invalidation_sent()
         if failure is not None:
+            self.membership.abandon(numbers[-1])
             raise failure
+        if not await self.membership.reached(numbers[-1], time.monotonic()):
+            record_invalidation_unacknowledged()
 
 
 def _fence(local: Fence | None, remote: Fence | None) -> Fence:
@@ -170,10 +265,23 @@ async def listening(strategy: SessionCacheStrategy) -> AsyncIterator[None]:
     if not isinstance(strategy, CoherentSessionCache):
         yield
         return
-    task = asyncio.create_task(strategy.channel.listen(strategy), name="cache-invalidations")
+    tasks = [
+        asyncio.create_task(strategy.channel.listen(strategy), name="cache-invalidations"),
+        asyncio.create_task(strategy.beat(), name="cache-beats"),
+    ]
     try:
         await strategy.wait_subscribed(SUBSCRIBE_WAIT_SECONDS)
         yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await strategy.depart()
+        await _stopped(tasks)
+
+
+async def _stopped(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` until every one has ended: a cancellation that arrives as a redis-py read's own
+    timeout expires can be lost (seen on Python 3.11), and the listener would then go on for ever."""
+    while pending := [task for task in tasks if not task.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.5)
+    await asyncio.gather(*tasks, return_exceptions=True)

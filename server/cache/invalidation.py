@@ -6,6 +6,10 @@ database commit that made the copies wrong. A channel's listener calls back when
 (from then on no message is missed) and when its connection is lost (messages may have been missed):
 the coherent tier (server/cache/coherent.py) stops trusting its copies in between.
 
+Beside invalidations, instances publish beats and departures (server/cache/membership.py) and send
+acknowledgements, each on a channel of its own (`channel_names`) held by the same subscription, so
+that one instance receives all of them in the order the channel accepted them.
+
 A connection that dies quietly is noticed by a heartbeat: every HEARTBEAT_SECONDS the listener asks
 for an answer (PING on Redis, `SELECT 1` on PostgreSQL) and gives the connection up when none comes
 within HEARTBEAT_TIMEOUT_SECONDS.
@@ -32,22 +36,70 @@ KEYS_PER_MESSAGE = 100
 
 @dataclass(frozen=True, slots=True)
 class Invalidation:
-    """Drop `keys` (or everything, when `clear`) from the cache of every instance but `sender`."""
+    """Drop `keys` (or everything, when `clear`) from the cache of every instance but `sender`, and
+    acknowledge `number` to it (0: a sender that awaits no acknowledgement)."""
 
     sender: str
     keys: tuple[str, ...] = ()
     clear: bool = False
+    number: int = 0
 
     def encode(self) -> str:
         body: dict[str, Any] = {"s": self.sender, "c": True} if self.clear else {"s": self.sender, "k": self.keys}
+        if self.number:
+            body["n"] = self.number
         return json.dumps(body, separators=(",", ":"))
 
-    @classmethod
-    def decode(cls, payload: str | bytes) -> Invalidation:
-        body = json.loads(payload)
-        if body.get("c"):
-            return cls(str(body["s"]), clear=True)
-        return cls(str(body["s"]), tuple(str(key) for key in body["k"]))
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """`sender` listens and may trust its first tier (its own beat coming back renews its lease)."""
+
+    sender: str
+    number: int
+
+    def encode(self) -> str:
+        return json.dumps({"t": "beat", "s": self.sender, "n": self.number}, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """`sender` has stopped trusting its first tier for good: nobody need wait for it any more."""
+
+    sender: str
+
+    def encode(self) -> str:
+        return json.dumps({"t": "departure", "s": self.sender}, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """`sender` applied the invalidations of the instance it is sent to, up to `number`."""
+
+    sender: str
+    number: int
+
+    def encode(self) -> str:
+        return json.dumps({"t": "ack", "s": self.sender, "n": self.number}, separators=(",", ":"))
+
+
+Message = Invalidation | Beat | Departure | Acknowledgement
+
+
+def decode(payload: str | bytes) -> Message:
+    body = json.loads(payload)
+    sender = str(body["s"])
+    kind = body.get("t")
+    if kind == "beat":
+        return Beat(sender, int(body["n"]))
+    if kind == "departure":
+        return Departure(sender)
+    if kind == "ack":
+        return Acknowledgement(sender, int(body["n"]))
+    number = int(body.get("n", 0))
+    if body.get("c"):
+        return Invalidation(sender, clear=True, number=number)
+    return Invalidation(sender, tuple(str(key) for key in body["k"]), number=number)
 
 
 def split(sender: str, keys: Sequence[str]) -> list[Invalidation]:
@@ -58,8 +110,28 @@ def split(sender: str, keys: Sequence[str]) -> list[Invalidation]:
     ]
 
 
+def channel_names(name: str, instance: str) -> tuple[str, str, str]:
+    """Where invalidations go (the only channel earlier versions listen on), where beats and departures
+    go, and where `instance`'s acknowledgements go. One subscription holds all three, so what is
+    published on them arrives in the order it was accepted."""
+    return name, f"{name}_beats", f"{name}_{instance}"
+
+
+def _channel_of(name: str, message: Message, to: str | None) -> str:
+    invalidations, beats, _ = channel_names(name, "")
+    if isinstance(message, Invalidation):
+        return invalidations
+    if isinstance(message, Acknowledgement):
+        assert to is not None, "an acknowledgement is sent to one instance"
+        return channel_names(name, to)[2]
+    return beats
+
+
 class Listener(Protocol):
     """What a channel's listener reports to."""
+
+    #: the instance whose acknowledgements the listener receives
+    instance: str
 
     def subscribed(self) -> None:
         """Every message published from now on will be received."""
@@ -67,12 +139,13 @@ class Listener(Protocol):
     def lost(self, reason: str) -> None:
         """Messages may have been missed since `subscribed`, until it is called again."""
 
-    def received(self, message: Invalidation) -> None: ...
+    def received(self, message: Message) -> None: ...
 
 
 class InvalidationChannel(Protocol):
-    async def publish(self, message: Invalidation) -> None:
-        """Send `message` to every instance listening; raises if it could not be sent."""
+    async def publish(self, message: Message, to: str | None = None) -> None:
+        """Send `message` to every instance listening (an acknowledgement: to instance `to`); raises if it
+        could not be sent."""
 
     async def listen(self, listener: Listener) -> None:
         """Receive until cancelled, reconnecting after each loss."""
@@ -87,8 +160,8 @@ class RedisInvalidationChannel:
         self._subscriber = subscriber
         self.name = name
 
-    async def publish(self, message: Invalidation) -> None:
-        await self._client.publish(self.name, message.encode())
+    async def publish(self, message: Message, to: str | None = None) -> None:
+        await self._client.publish(_channel_of(self.name, message, to), message.encode())
 
     async def listen(self, listener: Listener) -> None:
         await _reconnecting(self._listen_once, listener, "redis")
@@ -97,7 +170,8 @@ class RedisInvalidationChannel:
         pubsub = self._subscriber.pubsub()
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(self._subscribe(pubsub), HEARTBEAT_TIMEOUT_SECONDS)
+            names = channel_names(self.name, listener.instance)
+            await asyncio.wait_for(self._subscribe(pubsub, names), HEARTBEAT_TIMEOUT_SECONDS)
             listener.subscribed()
             heard = pinged = loop.time()
             while True:
@@ -106,7 +180,7 @@ class RedisInvalidationChannel:
                 if item is not None:
                     heard = now
                     if item["type"] == "message":
-                        listener.received(Invalidation.decode(item["data"]))
+                        listener.received(decode(item["data"]))
                 if now - heard > HEARTBEAT_SECONDS + HEARTBEAT_TIMEOUT_SECONDS:
                     raise TimeoutError("no answer to the heartbeat")
                 if now - pinged >= HEARTBEAT_SECONDS:
@@ -115,12 +189,13 @@ class RedisInvalidationChannel:
         finally:
             await _quietly(pubsub.aclose())
 
-    async def _subscribe(self, pubsub: Any) -> None:
-        await pubsub.subscribe(self.name)
-        while True:
+    async def _subscribe(self, pubsub: Any, names: Sequence[str]) -> None:
+        await pubsub.subscribe(*names)
+        confirmed = 0
+        while confirmed < len(names):
             item = await pubsub.get_message(timeout=HEARTBEAT_TIMEOUT_SECONDS)
             if item is not None and item["type"] == "subscribe":
-                return
+                confirmed += 1
 
 
 class PostgresInvalidationChannel:
@@ -134,8 +209,8 @@ class PostgresInvalidationChannel:
         self._connect = connect
         self.name = name
 
-    async def publish(self, message: Invalidation) -> None:
-        await self._notify(self.name, message.encode())
+    async def publish(self, message: Message, to: str | None = None) -> None:
+        await self._notify(_channel_of(self.name, message, to), message.encode())
 
     async def listen(self, listener: Listener) -> None:
         await _reconnecting(self._listen_once, listener, "postgresql")
@@ -147,9 +222,10 @@ class PostgresInvalidationChannel:
             connection.add_termination_listener(lambda _connection: closed.set())
 
             def deliver(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
-                listener.received(Invalidation.decode(payload))
+                listener.received(decode(payload))
 
-            await asyncio.wait_for(connection.add_listener(self.name, deliver), HEARTBEAT_TIMEOUT_SECONDS)
+            for name in channel_names(self.name, listener.instance):
+                await asyncio.wait_for(connection.add_listener(name, deliver), HEARTBEAT_TIMEOUT_SECONDS)
             listener.subscribed()
             while True:
                 await asyncio.wait_for(connection.fetchval("SELECT 1"), HEARTBEAT_TIMEOUT_SECONDS)

@@ -46,7 +46,7 @@ async def services_on_the_database(settings: Settings, changes_sessions: bool = 
     With `changes_sessions`, and no way to reach the servers' in-process caches (SESSION_CACHE=memory
     without an invalidation channel), warns that each may keep a copy until its SESSION_CACHE_TTL passes.
     """
-    from server.cache import build_invalidation_channel, build_login_limiter, build_session_cache
+    from server.cache import build_invalidation_channel, build_login_limiter, build_session_cache, listening
     from server.clients import Clients
     from server.database import close_database, open_database
     from server.services import Services
@@ -70,7 +70,10 @@ async def services_on_the_database(settings: Settings, changes_sessions: bool = 
     outages = CacheOutageBoard() if clients.redis is not None or channel is not None else None
     cache = build_session_cache(settings, namespace, redis=clients.redis, outages=outages, channel=channel)
     try:
-        yield Services.build(cache, settings, build_login_limiter(settings, clients.redis, namespace))
+        # Listening, so what the command ends is acknowledged by the servers as soon as they applied it
+        # rather than when their leases would have run out (server/cache/membership.py).
+        async with listening(cache.strategy):
+            yield Services.build(cache, settings, build_login_limiter(settings, clients.redis, namespace))
     finally:
         await cache.close()
         await clients.close()

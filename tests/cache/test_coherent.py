@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,14 +18,23 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 import redis.asyncio
+from prometheus_client import REGISTRY
 
-from server.cache import CoherentSessionCache, InMemorySessionCacheStrategy, build_cache_strategy, listening
+from server.cache import (
+    CoherentSessionCache,
+    InMemorySessionCacheStrategy,
+    SessionCacheStrategy,
+    build_cache_strategy,
+    listening,
+)
 from server.cache.invalidation import (
     KEYS_PER_MESSAGE,
     Invalidation,
+    Message,
     PostgresInvalidationChannel,
     RedisInvalidationChannel,
 )
+from server.cache.membership import LEASE_SECONDS
 from server.clients import redis_client
 from server.settings import Settings
 from tests.live_server import free_port
@@ -34,6 +44,7 @@ from .conftest import SessionFactory
 LISTENER = "coherent-test-listener"
 #: How soon another instance must have dropped a copy deleted here.
 PROPAGATION_SECONDS = 0.1
+UNACKNOWLEDGED = "session_service_invalidations_unacknowledged_total"
 #: How soon a listener must notice that its connection was killed (and, later, be back).
 RECONNECT_SECONDS = 5.0
 
@@ -99,7 +110,7 @@ async def _redis_pair(stack: AsyncExitStack, redis_url: str, namespace: str) -> 
 
 async def _postgres_pair(stack: AsyncExitStack, postgres_url: str) -> Pair:
     dsn = postgres_url.replace("postgres://", "postgresql://", 1)
-    publisher = await asyncpg.connect(dsn)
+    publisher = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
     stack.push_async_callback(publisher.close)
     channel_name = f"coherent_test_{secrets.token_hex(6)}"
     names: dict[int, str] = {}
@@ -209,12 +220,16 @@ async def test_a_lost_listener_stops_trusting_at_once_and_empties_its_tier_befor
 
     await pair.kill_listener_of(pair.b)
     await eventually(lambda: not pair.b.trusted, RECONNECT_SECONDS)
-    # a delete that B cannot hear of
-    await pair.a.delete_many(["digest-1"])
+    # a delete that B cannot hear of (A waits for B's lease to run out, B being unable to acknowledge it)
+    deleting = asyncio.create_task(pair.a.delete_many(["digest-1"]))
+    remote = pair.a.remote
+    if remote is not None:
+        await eventually(lambda: _not(_holds(remote, "digest-1")), PROPAGATION_SECONDS)
     seen = []
     while not pair.b.trusted:
         seen.append((await pair.b.lookup("digest-1"))[0])
         await asyncio.sleep(0.005)
+    await deleting
 
     assert seen and all(copy is None for copy in seen)
     assert not await cached_locally(pair.b, "digest-1")
@@ -254,5 +269,116 @@ async def test_a_message_that_cannot_be_published_raises_after_both_tiers_droppe
     assert await cache.local.get("digest-1") is None
 
 
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def _holds(strategy: SessionCacheStrategy, key: str) -> bool:
+    return await strategy.get(key) is not None
+
+
 async def _not(outcome: Awaitable[bool]) -> bool:
     return not await outcome
+
+
+class Held:
+    """What reaches an instance's listener, held back until released: a listener that is slow, or cut
+    off silently (its own beats held too, so its lease runs out)."""
+
+    def __init__(self, cache: CoherentSessionCache) -> None:
+        self._deliver = cache.received
+        self.messages: list[Message] = []
+        self.holding = True
+        cache.received = self._receive  # type: ignore[method-assign]
+
+    def _receive(self, message: Message) -> None:
+        if self.holding:
+            self.messages.append(message)
+        else:
+            self._deliver(message)
+
+    def release(self) -> None:
+        self.holding = False
+        for message in self.messages:
+            self._deliver(message)
+        self.messages.clear()
+
+
+async def test_a_delete_returns_only_once_the_other_instance_has_applied_it(
+    pair: Pair, make_session: SessionFactory
+) -> None:
+    await pair.b.set("digest-1", make_session())
+    held = Held(pair.b)
+
+    deleting = asyncio.create_task(pair.a.delete_many(["digest-1"]))
+    await eventually(lambda: any(isinstance(m, Invalidation) for m in held.messages), PROPAGATION_SECONDS)
+    await asyncio.sleep(0.2)
+    # B has not applied it and still holds its lease: the delete is not over
+    assert not deleting.done()
+    assert pair.b.trusted and await cached_locally(pair.b, "digest-1")
+
+    held.release()
+    await asyncio.wait_for(deleting, PROPAGATION_SECONDS)
+    assert (await pair.b.lookup("digest-1"))[0] is None
+
+
+async def test_an_instance_that_hears_nothing_has_lost_its_lease_when_a_delete_returns(
+    pair: Pair, make_session: SessionFactory
+) -> None:
+    await pair.b.set("digest-1", make_session())
+    unacknowledged = _sample(UNACKNOWLEDGED)
+    Held(pair.b)  # never released: B's link is cut without either side noticing
+
+    started = time.monotonic()
+    await pair.a.delete_many(["digest-1"])
+
+    assert time.monotonic() - started < LEASE_SECONDS + 0.5
+    assert not pair.b.trusted
+    assert (await pair.b.lookup("digest-1"))[0] is None
+    assert _sample(UNACKNOWLEDGED) == unacknowledged + 1
+
+
+async def test_a_revoker_that_cannot_hear_its_own_message_waits_until_every_lease_has_run_out(
+    pair: Pair, make_session: SessionFactory
+) -> None:
+    await pair.b.set("digest-1", make_session())
+    Held(pair.b)
+    Held(pair.a)  # A hears neither its own invalidation nor B's beats
+
+    await pair.a.delete_many(["digest-1"])
+
+    assert not pair.b.trusted
+    assert (await pair.b.lookup("digest-1"))[0] is None
+
+
+async def test_an_instance_that_departed_is_not_waited_for(pair: Pair, make_session: SessionFactory) -> None:
+    await pair.b.depart()
+    await eventually(lambda: not pair.a.membership.peers(), PROPAGATION_SECONDS)
+    Held(pair.b)
+    unacknowledged = _sample(UNACKNOWLEDGED)
+
+    started = time.monotonic()
+    await pair.a.delete_many(["digest-1"])
+
+    assert time.monotonic() - started < PROPAGATION_SECONDS
+    assert _sample(UNACKNOWLEDGED) == unacknowledged
+
+
+async def test_randomly_slow_listeners_never_answer_with_a_copy_once_its_delete_returned(
+    pair: Pair, make_session: SessionFactory
+) -> None:
+    rng = random.Random()
+    held = Held(pair.b)
+    held.release()
+    for trial in range(25):
+        key = f"digest-{trial}"
+        await pair.b.set(key, make_session(id=trial))
+        held.holding = True
+        delay = rng.choice([0.0, 0.001, 0.01, 0.05, 0.3, 1.5])
+        asyncio.get_running_loop().call_later(delay, held.release)
+
+        await pair.a.delete_many([key])
+
+        assert (await pair.b.lookup(key))[0] is None, f"trial {trial}, B held {delay} s"
+        await eventually(lambda: not held.holding, 2.0)
+        await eventually(lambda: pair.b.trusted, 2.0)

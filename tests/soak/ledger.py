@@ -1,9 +1,7 @@
 """What the instances acknowledged, and the invariants every later answer is checked against.
 
 1. A token whose revocation was acknowledged (the answer was received) is not accepted by a request
-   sent more than `bound` seconds later, on either instance; except, as README's "Several instances"
-   says, by an instance whose invalidation channel went silent, until the heartbeat notices it
-   (SILENCE_NOTICED_WITHIN seconds after the link was cut): such acceptances are counted, not violations.
+   sent more than `bound` seconds later, on either instance.
 2. An acknowledged cart line is in the cart with at least the acknowledged quantity (and with no
    more than was sent, counting requests whose outcome is unknown).
 3. No answer is a server error (5xx, no answer, INTERNAL_SERVER_ERROR) unless the request overlapped
@@ -18,12 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from server.cache.invalidation import HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT_SECONDS
 from tests.soak.client import Answer, Traffic
-
-#: How long an instance whose channel went silent may still trust its first tier: the heartbeat's
-#: bound, one poll of the listener (a quarter heartbeat) and a scheduling margin.
-SILENCE_NOTICED_WITHIN = HEARTBEAT_SECONDS + HEARTBEAT_TIMEOUT_SECONDS + HEARTBEAT_SECONDS / 4 + 0.25
 
 REVOKED_ACCEPTED = "revoked token accepted"
 CART_LINE_LOST = "acknowledged cart line lost"
@@ -79,12 +72,8 @@ class Ledger:
     examples: dict[str, list[str]] = field(default_factory=dict)
     #: PostgreSQL outage windows (start, end); end None while it lasts
     outages: list[tuple[float, float | None]] = field(default_factory=list)
-    #: instances whose invalidation channel went silent: (instance, from, until) in time.monotonic()
-    silences: list[tuple[str, float, float]] = field(default_factory=list)
     #: revoked tokens accepted (within the bound or not), and the latest, in seconds after the acknowledgement
     acceptances: int = 0
-    #: of those, accepted by a silenced instance before its heartbeat could notice (allowed)
-    accepted_while_silenced: int = 0
     latest_acceptance: float = 0.0
     started: float = field(default_factory=time.monotonic)
     #: the step under way, named in the examples
@@ -112,9 +101,7 @@ class Ledger:
         late = answer.sent - revocation.acknowledged
         self.acceptances += 1
         self.latest_acceptance = max(self.latest_acceptance, late)
-        if self._while_silenced(answer):
-            self.accepted_while_silenced += 1
-        elif late > self.bound:
+        if late > self.bound:
             self.violation(
                 REVOKED_ACCEPTED,
                 f"{answer.operation} on {answer.instance} accepted a token {late:.2f} s after its revocation "
@@ -156,15 +143,6 @@ class Ledger:
                 self.violation(
                     CART_EXCESS, f"activeOrder on {answer.instance}: {variant} x{held[variant]}, at most x{high} sent"
                 )
-
-    def silence_began(self, instance: str, cut_from: float) -> None:
-        """`instance`'s link to the invalidation channel was cut (silently) between `cut_from` and now."""
-        self.silences.append((instance, cut_from, time.monotonic() + SILENCE_NOTICED_WITHIN))
-
-    def _while_silenced(self, answer: Answer) -> bool:
-        return any(
-            answer.instance == instance and start <= answer.sent <= until for instance, start, until in self.silences
-        )
 
     # ---------------------------------------------------------------------------- server errors
 

@@ -102,10 +102,7 @@ def _latest(ledger: Ledger) -> str:
     if not ledger.acceptances:
         return f"none in {probes:,} probes"
     latest = f"{ledger.latest_acceptance:.2f} s after the acknowledgement"
-    silenced = ledger.accepted_while_silenced
-    allowed = f" ({silenced:,} by an instance whose channel was silent, before its heartbeat noticed)"
-    allowed = allowed if silenced else ""
-    return f"{ledger.acceptances:,} of {probes:,} probes{allowed}; the latest {latest}"
+    return f"{ledger.acceptances:,} of {probes:,} probes; the latest {latest}"
 
 
 def _slowest(recoveries: list[float | None]) -> str:
