@@ -18,6 +18,7 @@ from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api import migrate
 
 from models.config import CONNECTION, tortoise_config
+from server.sqlite_reads import close_reader, open_reader
 from server.workers import prepared_by_parent
 
 #: Key of the PostgreSQL advisory lock held while migrating or bootstrapping (advisory locks are per database).
@@ -93,9 +94,13 @@ async def open_database(db_url: str, apply_migrations: bool = True) -> None:
     # Requests run in other tasks than the lifespan, so the context must be reachable globally.
     set_global_context(await Tortoise.init(config=config))
     _quiet_pool_reconnects()
+    if db_url.startswith("sqlite://") and db_url != "sqlite://:memory:":
+        await database_connection().execute_query("SELECT 1")  # the writer connection opened the file in WAL mode
+        open_reader(db_url.removeprefix("sqlite://").split("?", 1)[0])
 
 
 async def close_database() -> None:
+    close_reader()
     await Tortoise.close_connections()
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 
 from models.enums import PERMISSION_ORDER, Permission, SessionType
 from server.cached_session import CachedSessionUser, UserChannelPermissions
 from server.database import database_connection
+from server.sqlite_reads import loop_thread_reader
 
 _LOOKUP = """SELECT s.id, s.type, s.created_at, s.expires, s.last_active_at, s.invalidated, s.remember_me,
  s.authentication_strategy, s.active_order_id, s.active_channel_id, s.user_id, s.seen_at, s.authenticated_at,
@@ -119,7 +120,13 @@ class StoredSession:
 async def load_stored_session(token_hash: str, using: BaseDBAsyncClient | None = None) -> StoredSession | None:
     """The session whose token digest is `token_hash`, in one SELECT; None when there is no such row."""
     db = using or database_connection()
-    rows: Sequence[Any] = (await db.execute_query(_STATEMENTS[db.capabilities.dialect][0], [token_hash]))[1]
+    statement = _STATEMENTS[db.capabilities.dialect][0]
+    reader = loop_thread_reader()
+    rows: Sequence[Any] | None = None
+    if reader is not None and not isinstance(db, TransactionalDBClient):
+        rows = reader.rows(statement, [token_hash])
+    if rows is None:
+        rows = (await db.execute_query(statement, [token_hash]))[1]
     if not rows:
         return None
     first = rows[0]
