@@ -126,7 +126,8 @@ async def load_stored_session(token_hash: str, using: BaseDBAsyncClient | None =
     if reader is not None and not isinstance(db, TransactionalDBClient):
         rows = reader.rows(statement, [token_hash])
     if rows is None:
-        rows = (await db.execute_query(statement, [token_hash]))[1]
+        fetched: Sequence[Any] = (await db.execute_query(statement, [token_hash]))[1]
+        rows = fetched
     if not rows:
         return None
     first = rows[0]
