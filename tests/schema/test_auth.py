@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
+import pytest
+
+from models import Session
+from server.services import passwords
+from server.services.passwords import HashingPool
 from tests.conftest import ClientFactory, SettingsFactory
 from tests.graphql import GraphQLClient
 from tests.schema.helpers import (
+    LOGIN,
     SUPERADMIN,
     admin_token,
     create_channel,
@@ -148,3 +156,30 @@ async def test_login_sends_the_new_token_in_header_and_cookie(client: GraphQLCli
     token = result.data["login"]["token"] if result.data else None
     assert result.response.headers["auth-token"] == token
     assert [cookie["_value"] for cookie in set_cookies(result.response)] == [token]
+
+
+async def test_a_login_past_the_hashing_queue_is_refused_at_once_and_changes_nothing(
+    api: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one hashing thread, no queue; the thread is busy with a hash that waits for the test
+    pool = HashingPool(threads=1, queue=0)
+    monkeypatch.setattr(passwords, "_pool", pool)
+    release = threading.Event()
+    busy = asyncio.ensure_future(pool.run(release.wait))
+    sessions = await Session.all().count()
+    try:
+        refused = await api.execute(LOGIN, {"username": SUPERADMIN[0], "password": SUPERADMIN[1]})
+    finally:
+        release.set()
+        await busy
+
+    assert refused.data is None and refused.errors is not None
+    assert [error["extensions"] for error in refused.errors] == [
+        {"code": "FORBIDDEN", "reason": "RATE_LIMITED", "retryAfter": 1}
+    ]
+    assert refused.errors[0]["message"] == "Too many password checks at once: try again in 1 seconds"
+    assert "set-cookie" not in refused.response.headers
+    assert await Session.all().count() == sessions
+    # with the thread free again, the same login works
+    assert (await login(api, *SUPERADMIN))["__typename"] == "CachedSession"
+    pool.shutdown()
