@@ -38,6 +38,7 @@ class ClientInfo:
         )
 
 
+@functools.lru_cache(maxsize=4096)  # a shop's clients come back: parsing an address costs more than the rest
 def kept_address(address: str | None, mode: str) -> str | None:
     """`address` as SESSION_CLIENT_ADDRESS `mode` keeps it; None for `off` or for what is not an IP address."""
     if address is None or mode == "off":
