@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -33,15 +34,18 @@ def write_session_token(response: Response, token: str, settings: Settings, reme
     if settings.uses_bearer:
         response.headers[settings.auth_token_header] = token
     if settings.uses_cookie:
-        response.set_cookie(
-            settings.session_cookie_name,
-            token,
-            max_age=int(settings.session_duration) if remember_me else None,
-            path="/",
-            httponly=True,
-            samesite="lax",
-            secure=settings.cookie_secure,
-        )
+        max_age = int(settings.session_duration) if remember_me else None
+        # The header Starlette's set_cookie writes (tests/test_tokens.py compares them), without building a
+        # SimpleCookie per response: a token this service issued needs no quoting.
+        name, attributes = _new_cookie(settings.session_cookie_name, settings.cookie_secure, max_age)
+        response.raw_headers.append((b"set-cookie", name + token.encode("ascii") + attributes))
+
+
+@functools.lru_cache(maxsize=8)
+def _new_cookie(name: str, secure: bool, max_age: int | None) -> tuple[bytes, bytes]:
+    """What comes before and after the token in a new session's Set-Cookie header."""
+    attributes = "; HttpOnly" + (f"; Max-Age={max_age}" if max_age is not None else "") + "; Path=/; SameSite=lax"
+    return f"{name}=".encode("latin-1"), (attributes + ("; Secure" if secure else "")).encode("latin-1")
 
 
 def refresh_session_cookie(response: Response, token: str, settings: Settings, expires: datetime) -> None:
