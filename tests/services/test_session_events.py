@@ -241,6 +241,27 @@ async def test_a_login_beyond_the_cap_ends_the_oldest_session_at_once(make_kit: 
     assert await _events(type=REVOKED) == [(REVOKED, "session-limit", oldest.id, alice.id, None)]
 
 
+async def test_only_the_users_own_live_sessions_count_toward_the_cap(make_kit: KitFactory) -> None:
+    # given alice at the cap of two, counting only sessions that are expired, ended or impersonations
+    alice = await make_user("alice")
+    before = make_kit(session_limit_per_user=10)
+    expired, ended, visited = [await before.login(alice) for _ in range(3)]
+    kit = make_kit(session_limit_per_user=2)
+    await Session.filter(id=expired.id).update(expires=kit.clock.at(-1))
+    await Session.filter(id=ended.id).update(invalidated=True)
+    await Session.filter(id=visited.id).update(impersonator_id=(await make_user("support")).id)
+
+    # when she logs in twice
+    first, second = await kit.login(alice), await kit.login(alice)
+
+    # then both stay, and nothing was ended for the cap; a third ends the older of her own live ones
+    for kept in (first, second):
+        assert await kit.sessions.get_session_from_token(kept.token) is not None
+    assert await _events(type=REVOKED) == []
+    await kit.login(alice)
+    assert await _events(type=REVOKED) == [(REVOKED, "session-limit", first.id, alice.id, None)]
+
+
 async def test_concurrent_logins_never_leave_more_than_the_cap(make_kit: KitFactory) -> None:
     kit = make_kit(session_limit_per_user=3)
     alice = await make_user("alice")
