@@ -95,8 +95,9 @@ async def open_database(db_url: str, apply_migrations: bool = True) -> None:
     set_global_context(await Tortoise.init(config=config))
     _quiet_pool_reconnects()
     if db_url.startswith("sqlite://") and db_url != "sqlite://:memory:":
-        await database_connection().execute_query("SELECT 1")  # the writer connection opened the file in WAL mode
-        open_reader(db_url.removeprefix("sqlite://").split("?", 1)[0])
+        writer = database_connection()
+        await writer.execute_query("SELECT 1")  # the writer connection opened the file in WAL mode
+        open_reader(db_url.removeprefix("sqlite://").split("?", 1)[0], writer)
 
 
 async def close_database() -> None:

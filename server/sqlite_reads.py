@@ -26,7 +26,10 @@ _reader: LoopThreadReader | None = None
 
 
 class LoopThreadReader:
-    def __init__(self, path: str) -> None:
+    """A read-only connection to the file `client` (Tortoise's connection) writes."""
+
+    def __init__(self, path: str, client: object = None) -> None:
+        self.client = client
         uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro"
         # Used only from the event loop's thread, but opened wherever the lifespan runs.
         self._connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
@@ -45,11 +48,12 @@ class LoopThreadReader:
         self._connection.close()
 
 
-def open_reader(path: str) -> None:
-    """Read `path` on the loop's thread from now on (after its writer connection made it a WAL file)."""
+def open_reader(path: str, client: object) -> None:
+    """Read `path`, the file Tortoise's `client` writes, on the loop's thread from now on (once that
+    connection made it a WAL file)."""
     global _reader
     close_reader()
-    _reader = LoopThreadReader(path)
+    _reader = LoopThreadReader(path, client)
 
 
 def close_reader() -> None:
@@ -59,5 +63,6 @@ def close_reader() -> None:
         _reader = None
 
 
-def loop_thread_reader() -> LoopThreadReader | None:
-    return _reader
+def loop_thread_reader(client: object) -> LoopThreadReader | None:
+    """The reader of the file `client` writes, if one is open (never another file's)."""
+    return _reader if _reader is not None and _reader.client is client else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models.enums import PERMISSION_ORDER, Permission, SessionType
 from server.cached_session import CachedSessionUser, UserChannelPermissions
@@ -121,9 +121,9 @@ async def load_stored_session(token_hash: str, using: BaseDBAsyncClient | None =
     """The session whose token digest is `token_hash`, in one SELECT; None when there is no such row."""
     db = using or database_connection()
     statement = _STATEMENTS[db.capabilities.dialect][0]
-    reader = loop_thread_reader()
+    reader = loop_thread_reader(db)  # None inside a transaction: only its connection sees its writes
     rows: Sequence[Any] | None = None
-    if reader is not None and not isinstance(db, TransactionalDBClient):
+    if reader is not None:
         rows = reader.rows(statement, [token_hash])
     if rows is None:
         fetched: Sequence[Any] = (await db.execute_query(statement, [token_hash]))[1]

@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 
 from models import Session
 from server.bootstrap import bootstrap
-from server.database import close_database, open_database
+from server.database import close_database, database_connection, open_database
 from server.services import stored_session
 from server.services.stored_session import load_stored_session
 from server.settings import Settings
@@ -50,10 +50,12 @@ class CountingReader:
 
 @pytest.fixture
 def reader(db: Path, monkeypatch: pytest.MonkeyPatch) -> CountingReader:
-    opened = loop_thread_reader()
+    opened = loop_thread_reader(database_connection())
     assert opened is not None
     counting = CountingReader(opened)
-    monkeypatch.setattr(stored_session, "loop_thread_reader", lambda: counting)
+    monkeypatch.setattr(
+        stored_session, "loop_thread_reader", lambda client: counting if opened.client is client else None
+    )
     return counting
 
 
@@ -65,7 +67,7 @@ async def test_the_reader_answers_as_tortoises_connection_does(
 
     through_reader = await load_stored_session(session.cache_key)
     assert reader.reads == 1
-    monkeypatch.setattr(stored_session, "loop_thread_reader", lambda: None)
+    monkeypatch.setattr(stored_session, "loop_thread_reader", lambda client: None)
     through_tortoise = await load_stored_session(session.cache_key)
 
     assert through_reader is not None and through_reader.user is not None
