@@ -38,21 +38,31 @@ API_LOGIN = SessionStart(reason="api")
 
 async def record_session_start(
     connection: BaseDBAsyncClient,
-    session: Session,
+    session_id: int,
+    client_address: str | None,
     user_id: int,
     start: SessionStart,
     merged: str | None,
     limit: int,
     now: datetime,
 ) -> list[DeletedSession]:
-    """Record the start of `session`, new for `user_id` (and the guest order `merged` into it, when one
-    was), then end the user's oldest live sessions beyond `limit`; the sessions ended, whose cached
-    copies the caller forgets after the commit."""
-    events = [_event(session, user_id, start.type, start.reason, start.actor_id, now)]
+    """Record the start of session `session_id`, new for `user_id` from `client_address` (and the guest
+    order `merged` into it, when one was) and the user's last login, then end the user's oldest live
+    sessions beyond `limit`; the sessions ended, whose cached copies the caller forgets after the commit."""
+    await _record_last_login(connection, user_id, now)
+    events = [_event(session_id, client_address, user_id, start.type, start.reason, start.actor_id, now)]
     if merged is not None:
-        events.append(_event(session, user_id, SessionEventType.ORDER_MERGED, merged, start.actor_id, now))
+        merge = SessionEventType.ORDER_MERGED
+        events.append(_event(session_id, client_address, user_id, merge, merged, start.actor_id, now))
     await record_events(connection, events)
     return await end_sessions_over_limit(connection, user_id, limit, now)
+
+
+async def _record_last_login(connection: BaseDBAsyncClient, user_id: int, now: datetime) -> None:
+    placeholders = ("$1", "$2") if connection.capabilities.dialect == "postgres" else ("?", "?")
+    await connection.execute_query(
+        "UPDATE users SET last_login = {} WHERE id = {}".format(*placeholders), [now, user_id]
+    )
 
 
 async def end_sessions_over_limit(
@@ -83,15 +93,21 @@ async def _live_own_sessions(connection: BaseDBAsyncClient, user_id: int, now: d
 
 
 def _event(
-    session: Session, user_id: int, type: SessionEventType, reason: str | None, actor_id: int | None, now: datetime
+    session_id: int,
+    client_address: str | None,
+    user_id: int,
+    type: SessionEventType,
+    reason: str | None,
+    actor_id: int | None,
+    now: datetime,
 ) -> SessionEventRecord:
     return SessionEventRecord(
         type=type,
         at=now,
-        session_id=session.id,
+        session_id=session_id,
         user_id=user_id,
         actor_id=actor_id,
-        ip_address=session.client_address,
+        ip_address=client_address,
         reason=reason,
     )
 

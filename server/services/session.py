@@ -15,7 +15,7 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 
-from models import Channel, Order, Session, SessionEventType, SessionType, User
+from models import Channel, Order, Session, SessionEventType, User
 from server.cache import GuardedSessionCache
 from server.cached_session import CachedSession
 from server.metrics import RevokeReason, record_lookup, record_session_created, record_sessions_revoked
@@ -29,7 +29,12 @@ from server.services.session_deletes import Ending, cache_keys, end_sessions
 from server.services.session_events import recording_transaction
 from server.services.session_lifetime import SessionLifetime
 from server.services.session_refill import SessionRefill
-from server.services.stored_session import StoredSession, insert_guest_session, load_stored_session
+from server.services.stored_session import (
+    StoredSession,
+    insert_authenticated_session,
+    insert_guest_session,
+    load_stored_session,
+)
 from server.services.tokens import is_plausible_token, new_session_token, token_digest
 from server.services.unknown_tokens import ENDED_BY_LOGIN, EndedByLogin, UnknownTokens
 from server.settings import Settings
@@ -94,23 +99,29 @@ class SessionService:
         async with recording_transaction() as connection:
             await lock_for_login(user, guest_order_id, connection)
             merge = await merge_guest_order(guest_order_id, user.id, connection, now)
-            record = await Session.create(
-                token_hash=key,
-                type=SessionType.AUTHENTICATED,
-                authenticated_at=now if proved else None,
-                user_id=user.id,
+            columns = self._activity.first_columns(now, client, impersonated=impersonator_id is not None)
+            session_id = await insert_authenticated_session(
+                connection,
+                key,
+                user.id,
+                columns,
                 authentication_strategy=authentication_strategy_name,
                 remember_me=remember_me,
+                authenticated_at=now if proved else None,
+                impersonator_id=impersonator_id,
                 active_order_id=merge.active_order_id,
                 active_channel_id=ctx.channel_id,
-                impersonator_id=impersonator_id,
-                using_db=connection,
-                **self._activity.first_columns(now, client, impersonated=impersonator_id is not None),
             )
-            await User.filter(id=user.id).using_db(connection).update(last_login=now)
             recorded = recorded_start(start, impersonator_id, proved)
             over_limit = await record_session_start(
-                connection, record, user.id, recorded, merge.merged, self._session_limit, now
+                connection,
+                session_id,
+                columns["client_address"],
+                user.id,
+                recorded,
+                merge.merged,
+                self._session_limit,
+                now,
             )
         await self._cache.forget(merge.deleted_session_hashes + cache_keys(over_limit))
         record_sessions_revoked("login", len(merge.deleted_session_hashes))

@@ -65,6 +65,25 @@ def _statements(dialect: str) -> tuple[str, str]:
 
 _STATEMENTS = {dialect: _statements(dialect) for dialect in ("sqlite", "postgres")}
 
+#: The columns of a session a login (or createNewAuthenticatedSession) makes, beyond a guest's.
+_LOGIN_COLUMNS = _GUEST_COLUMNS + (
+    "user_id",
+    "authentication_strategy",
+    "authenticated_at",
+    "impersonator_id",
+    "active_order_id",
+)
+
+
+def _login_insert(dialect: str) -> str:
+    postgres = dialect == "postgres"
+    placeholders = [f"${n}" if postgres else "?" for n in range(1, len(_LOGIN_COLUMNS) + 1)]
+    insert = f"INSERT INTO sessions ({', '.join(_LOGIN_COLUMNS)}) VALUES ({', '.join(placeholders)})"
+    return insert + (" RETURNING id" if postgres else "")
+
+
+_LOGIN_INSERTS = {dialect: _login_insert(dialect) for dialect in ("sqlite", "postgres")}
+
 
 def lookup_statement(dialect: str) -> str:
     """The lookup's SQL in `dialect` ("sqlite" or "postgres"), taking the token digest as its one parameter."""
@@ -163,6 +182,37 @@ async def insert_guest_session(
     inserted = await db.execute_insert(_STATEMENTS[db.capabilities.dialect][1], values)
     session_id = inserted if isinstance(inserted, int) else inserted[0]  # lastrowid, or the RETURNING row
     return StoredSession.new_guest(session_id, token_hash, created_at, columns["expires"], active_channel_id)
+
+
+async def insert_authenticated_session(
+    connection: BaseDBAsyncClient,
+    token_hash: str,
+    user_id: int,
+    columns: dict[str, Any],
+    *,
+    authentication_strategy: str,
+    remember_me: bool,
+    authenticated_at: datetime | None,
+    impersonator_id: int | None,
+    active_order_id: int | None,
+    active_channel_id: int | None,
+) -> int:
+    """Store a new session of `user_id` in one INSERT on `connection` (the login's transaction); its id.
+    `columns` are its lifetime and origin columns, as for `insert_guest_session`."""
+    created_at = columns["created_at"]
+    values = [
+        token_hash,
+        SessionType.AUTHENTICATED.value,
+        False,
+        remember_me,
+        active_channel_id,
+        created_at,
+        created_at,
+    ]
+    values += [columns[name] for name in _GUEST_COLUMNS[len(values) :]]
+    values += [user_id, authentication_strategy, authenticated_at, impersonator_id, active_order_id]
+    inserted = await connection.execute_insert(_LOGIN_INSERTS[connection.capabilities.dialect], values)
+    return inserted if isinstance(inserted, int) else int(inserted[0])
 
 
 @overload

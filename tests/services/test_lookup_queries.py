@@ -21,11 +21,12 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from models import Permission, Session, SessionType
+from models import Permission, Session, SessionType, User
 from server.cache import build_session_cache
 from server.database import database_connection
 from server.services import SessionService
 from server.services.client_info import ClientInfo
+from server.services.request_context import RequestContext
 from server.services.stored_session import load_stored_session
 from server.settings import Settings
 from tests.conftest import Backend
@@ -184,6 +185,31 @@ async def test_create_anonymous_session_stores_the_row_as_before(kit: Kit) -> No
     assert (row.active_channel_id, row.active_order_id, row.user_id) == (channel.id, None, None)  # type: ignore[attr-defined]
     assert (row.authentication_strategy, row.authenticated_at, row.impersonator_id) == (None, None, None)  # type: ignore[attr-defined]
     # and what it answered is what a read of that row answers
+    kit.cache.entries.clear()
+    assert await kit.sessions.get_session_from_token(session.token) == session
+
+
+async def test_a_login_stores_its_session_row_in_one_insert_with_every_column(kit: Kit, queries: QueryLog) -> None:
+    # given alice, with a cart from her guest session, logging in from a phone with a proved password
+    alice = await make_user("alice")
+    channel = await kit.default_channel()
+    now = kit.clock.at()
+    ctx = RequestContext(channel_id=channel.id, session=None, client_address="203.0.113.9", user_agent="Phone/1.0")
+    queries.clear()
+
+    session = await kit.sessions.create_new_authenticated_session(ctx, alice, "native", remember_me=False, proved=True)
+
+    assert (
+        sum(1 for statement in queries.statements if statement.lstrip().upper().startswith("INSERT INTO SESSIONS")) == 1
+    )
+    row = await Session.get(token_hash=session.cache_key)
+    assert (row.id, row.type, row.invalidated, row.remember_me) == (session.id, SessionType.AUTHENTICATED, False, False)
+    assert (row.user_id, row.authentication_strategy, row.authenticated_at) == (alice.id, "native", now)  # type: ignore[attr-defined]
+    assert (row.created_at, row.updated_at, row.last_active_at, row.seen_at) == (now, now, now, now)
+    assert row.expires == session.expires
+    assert (row.client_address, row.user_agent) == ("203.0.113.0", "Phone/1.0")
+    assert (row.active_channel_id, row.active_order_id, row.impersonator_id) == (channel.id, None, None)  # type: ignore[attr-defined]
+    assert (await User.get(id=alice.id)).last_login == now
     kit.cache.entries.clear()
     assert await kit.sessions.get_session_from_token(session.token) == session
 
