@@ -15,13 +15,19 @@ connection was accepted). Two counts enforce the cap:
 A refused head is answered 431 with a GraphQL-over-HTTP error body and the connection closed; when the
 connection is still busy with a previous request, or the overrun is in the body's framing, it is closed
 without an answer.
+
+The connection's writes go through `CoalescedWrites` (server/coalesced_writes.py), so that a response's
+head and body, written one after the other, leave in one system call.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from server.coalesced_writes import CoalescedWrites
 from server.compat.uvicorn_private import should_upgrade, unset_keepalive_if_required, warn_unsupported_upgrade
 from server.graphql_http import BAD_REQUEST, JSON, REQUEST_HEADER_FIELDS_TOO_LARGE, error_body
 
@@ -44,6 +50,9 @@ class HeadLimitedProtocol(HttpToolsProtocol):
     _progressed = False
     #: between a complete head and the end of its request
     _in_body = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescedWrites(transport, self.loop))
 
     def data_received(self, data: bytes) -> None:
         """uvicorn's, with the count; a HeadTooLarge raised by a callback becomes a 431."""
