@@ -21,6 +21,7 @@ from server.settings import Settings
 #: The non-simple request header that lets a cookie-carrying GET run a query.
 GET_QUERY_HEADER = "x-requested-with"
 JSON = "application/json"
+JSON_BYTES = JSON.encode()
 STATUS_UNSUPPORTED_MEDIA_TYPE = 415
 STATUS_BAD_REQUEST = 400
 
@@ -43,12 +44,15 @@ class RequestPolicy:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        headers = [_lower_media_type(name, value) for name, value in scope["headers"]]
-        await self.app({**scope, "headers": headers}, receive, send)
+        if _media_type_to_lower(scope):
+            scope = {**scope, "headers": [_lower_media_type(name, value) for name, value in scope["headers"]]}
+        await self.app(scope, receive, send)
 
     def _refusal(self, scope: Scope) -> Response | None:
         method = scope["method"]
         if method == "POST":
+            if _first_content_type(scope) == JSON_BYTES:  # the common case, without decoding
+                return None
             headers = Headers(scope=scope)
             # Media types are case-insensitive (RFC 9110 8.3.1); parameters such as charset may follow.
             if headers.get("content-type", "").partition(";")[0].strip().lower() != JSON:
@@ -77,6 +81,22 @@ class RequestPolicy:
 def request_policy_middleware(settings: Settings) -> Middleware:
     """The policy for the GraphQL route: the GET rule applies in cookie mode only."""
     return Middleware(RequestPolicy, session_cookie=settings.session_cookie_name if settings.uses_cookie else None)
+
+
+def _first_content_type(scope: Scope) -> bytes | None:
+    """The first content-type header's value, as `Headers.get` would find it (ASGI names are lower case)."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+def _media_type_to_lower(scope: Scope) -> bool:
+    """Whether a content-type header would change in `_lower_media_type` (else the scope is handed on as it is)."""
+    for name, value in scope["headers"]:
+        if name == b"content-type" and _lower_media_type(name, value)[1] != value:
+            return True
+    return False
 
 
 def _lower_media_type(name: bytes, value: bytes) -> tuple[bytes, bytes]:

@@ -19,10 +19,13 @@ How a request flows (the view calls `CompiledPath.execute`, which answers None t
 2. `executor.py`: for a validated document, pick the operation as graphql-core would, check the
    HTTP method may run it, coerce the variables with graphql-core (any error: Strawberry answers),
    and find or compile the plan for the values of the variables that @skip/@include read.
+   `variables.py` coerces the variables, the signatures of each operation's String and ID
+   variables derived once.
 3. `compiler.py`: the plan, derived from the schema Strawberry built: fields grouped with
    graphql-core's `collect_fields`, each field's resolver as Strawberry made it (attribute read by
-   Python name for plain fields, Strawberry's resolver with permission checks otherwise), unions
-   and interfaces resolved by the schema's own `resolve_type`/`is_type_of`.
+   Python name for plain fields, Strawberry's resolver with permission checks otherwise, or for a
+   field without extensions the same resolver called without Strawberry's wrapper, `resolvers.py`),
+   unions and interfaces resolved by the schema's own `resolve_type`/`is_type_of`.
 4. `fields.py`, `completers.py`, `run.py`: running a plan, step for step as graphql-core's
    Executor (null propagation to the nearest nullable parent, errors dropped below a nulled
    position, serial mutations).

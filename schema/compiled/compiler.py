@@ -6,7 +6,9 @@ variables that those directives use, and the document keeps one plan per combina
 (at most MAX_VARIANTS). Each field is resolved as Strawberry's resolver for it would: a field
 that Strawberry marks as a plain attribute read is read with the field's `default_resolver` and
 Python name; any other field calls the resolver Strawberry built (permission extensions, argument
-conversion and all). What a plan cannot do raises Unsupported, and the operation falls back.
+conversion and all), or, for a field without extensions, the same resolver without the wrapping
+that does nothing for it (schema/compiled/resolvers.py). What a plan cannot do raises Unsupported,
+and the operation falls back.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from strawberry.types.field import StrawberryField
 from schema.compiled.completers import Abstract, Completer, Leaf, ListOf, NonNull
 from schema.compiled.fields import BASIC, RESOLVER, TYPENAME, FieldPlan, ObjectPlan
 from schema.compiled.private import is_default_resolver
+from schema.compiled.resolvers import DirectResolvers
 
 #: Plans kept per document for different @skip/@include variable values; past this, fall back.
 MAX_VARIANTS = 16
@@ -94,8 +97,15 @@ def _variables(argument: ArgumentNode) -> set[str]:
 class Compiler:
     """Compiles one operation of a document for the given variable values."""
 
-    def __init__(self, schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        resolvers: DirectResolvers | None = None,
+    ) -> None:
         self.schema = schema
+        self.resolvers = resolvers
         self.operation = operation
         self.fragment_definitions = {
             definition.name.value: definition
@@ -145,7 +155,8 @@ class Compiler:
         ):
             kind, resolve, python_name = BASIC, strawberry_field.default_resolver, strawberry_field.python_name
         else:
-            kind, resolve, python_name = RESOLVER, definition.resolve or default_field_resolver, name
+            direct = self.resolvers.of(definition) if self.resolvers is not None else None
+            kind, resolve, python_name = RESOLVER, direct or definition.resolve or default_field_resolver, name
         completer, needs_info = self.completer(variables, definition.type, parent, name, details)
         plan = FieldPlan(key, parent, definition, nodes, kind, resolve, python_name, kind == RESOLVER or needs_info)
         plan.completer = completer

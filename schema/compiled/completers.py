@@ -20,6 +20,7 @@ from graphql import (
 )
 from graphql.execution import Executor
 from graphql.pyutils import Path, gather_with_cancel, inspect, is_async_iterable, is_iterable
+from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
 from strawberry.execution import optimized_is_awaitable as is_awaitable
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from schema.compiled.run import Run
 
 complete_leaf_value = Executor.complete_leaf_value
+#: Lists whose iteration is plain reading (no iterator code runs).
+_SEQUENCES = (list, tuple)
 
 
 class Completer:
@@ -57,58 +60,90 @@ class NonNull(Completer):
 
 
 class Leaf(Completer):
-    """A scalar or enum, `message` set when it is non-null (NonNull around it, folded in). An enum
-    member's name is remembered once found: Strawberry's enum types (`wrapped_cls`) look it up by
-    scanning every value, the same answer each time. A leaf never reads the path or resolve info."""
+    """A scalar or enum, `message` set when it is non-null (NonNull around it, folded in).
 
-    __slots__ = ("members", "message", "names", "type")
+    Some answers are known without calling the type's coercion: graphql-core's String and ID give a
+    `str` back as it is, and Boolean a `bool` (`passthrough`, when the type keeps graphql-core's
+    coercion); ID gives an `int` as `str(value)`; and an enum member's name is remembered once found,
+    by the member's identity (members are singletons, and an Enum's `__hash__` is Python code):
+    Strawberry's enum types (`wrapped_cls`) look it up by scanning every value, the same answer each
+    time. A leaf never reads the path or resolve info."""
+
+    __slots__ = ("ints_as_str", "members", "message", "names", "passthrough", "type")
 
     def __init__(self, type_: GraphQLLeafType, message: str | None = None) -> None:
         self.type = type_
         self.message = message
-        self.members: type | None = getattr(type_, "wrapped_cls", None)
-        self.names: dict[Any, Any] = {}
+        members: type | None = getattr(type_, "wrapped_cls", None)
+        # a member that is awaitable or an exception takes the general path, in the Executor's order
+        if members is not None and (hasattr(members, "__await__") or issubclass(members, Exception)):
+            members = None
+        self.members = members
+        self.names: dict[int, Any] = {}
+        self.passthrough = _passthrough(type_)
+        self.ints_as_str = getattr(type_, "coerce_output_value", None) is serialize_id
 
     def complete(self, run: Run, field: FieldPlan, info: Any, path: Path, result: Any) -> Any:
         return self.value(result)
 
     def value(self, result: Any) -> Any:
+        cls = result.__class__
+        if cls is self.passthrough:
+            return result
+        if cls is int and self.ints_as_str:  # serialize_id: str(int(value))
+            return str(result)
+        if cls is self.members:
+            name = self.names.get(id(result))
+            if name is None:
+                name = self.names[id(result)] = complete_leaf_value(self.type, result)
+            return name
         if isinstance(result, Exception):
             raise result
         if result is None or result is Undefined:
             if self.message is not None:
                 raise TypeError(self.message)
             return None
-        if result.__class__ is self.members:  # only members are ever keys (a StrEnum member equals its str)
-            name = self.names.get(result)
-            if name is None:
-                name = self.names[result] = complete_leaf_value(self.type, result)
-            return name
         return complete_leaf_value(self.type, result)
 
 
+def _passthrough(type_: GraphQLLeafType) -> type | None:
+    """The class whose values graphql-core's coercion of `type_` returns unchanged, if any."""
+    coerce = getattr(type_, "coerce_output_value", None)
+    if coerce is serialize_string or coerce is serialize_id:
+        return str
+    if coerce is serialize_boolean:
+        return bool
+    return None
+
+
 class ListOf(Completer):
-    __slots__ = ("item", "item_type", "not_iterable")
+    __slots__ = ("item", "item_type", "leaf", "not_iterable")
 
     def __init__(self, item: Completer, item_type: GraphQLOutputType, not_iterable: str) -> None:
         self.item = item
         self.item_type = item_type
         self.not_iterable = not_iterable
+        self.leaf = item if isinstance(item, Leaf) else None
 
     def complete(self, run: Run, field: FieldPlan, info: Any, path: Path, result: Any) -> Any:
         if isinstance(result, Exception):
             raise result
         if result is None or result is Undefined:
             return None
-        if is_async_iterable(result):
-            return self.complete_async(run, field, info, path, result.__aiter__())
-        if not is_iterable(result):
-            raise GraphQLError(self.not_iterable)
+        leaf = self.leaf
+        if leaf is not None and type(result) in _SEQUENCES:
+            known = self.known_leaves(leaf, result)
+            if known is not None:
+                return known
+        if type(result) not in _SEQUENCES:  # a list or tuple is iterable, and not asynchronously
+            if is_async_iterable(result):
+                return self.complete_async(run, field, info, path, result.__aiter__())
+            if not is_iterable(result):
+                raise GraphQLError(self.not_iterable)
         completed: list[Any] = []
         awaitable_indices: list[int] = []
         iterator = iter(result)
         index = 0
-        leaf = self.item if isinstance(self.item, Leaf) else None
         try:
             for item in iterator:
                 if leaf is not None and not is_awaitable(item):
@@ -142,6 +177,23 @@ class ListOf(Completer):
         if not awaitable_indices:
             return completed
         return _gather_indices(completed, awaitable_indices)
+
+    @staticmethod
+    def known_leaves(leaf: Leaf, result: list[Any] | tuple[Any, ...]) -> list[Any] | None:
+        """The completed list when every item's value is known to `leaf` without coercion (see Leaf),
+        else None: the list is then completed item by item from its start (reading a list or tuple
+        has no effect, so nothing happens twice)."""
+        passthrough, members, names = leaf.passthrough, leaf.members, leaf.names
+        completed: list[Any] = []
+        for item in result:
+            cls = item.__class__
+            if cls is passthrough:
+                completed.append(item)
+            elif cls is members and (name := names.get(id(item))) is not None:
+                completed.append(name)
+            else:
+                return None
+        return completed
 
     def complete_item(self, run: Run, field: FieldPlan, info: Any, item_path: Path, item: Any, out: list[Any]) -> bool:
         """Executor.complete_list_item_value: True when the completed item is awaitable."""

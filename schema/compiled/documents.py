@@ -18,15 +18,17 @@ from strawberry.extensions import SchemaExtension
 
 class CachedDocument:
     """A parsed document; `validated` once Strawberry executed it; its plans by operation and
-    @skip/@include values (None: that operation falls back to Strawberry)."""
+    @skip/@include values (None: that operation falls back to Strawberry); its operations' variable
+    definitions prepared for coercion, by operation name."""
 
-    __slots__ = ("document", "options", "plans", "validated")
+    __slots__ = ("document", "options", "plans", "validated", "variables")
 
     def __init__(self, document: DocumentNode, options: tuple[tuple[str, Any], ...]) -> None:
         self.document = document
         self.options = options
         self.validated = False
         self.plans: dict[object, Any] = {}
+        self.variables: dict[str | None, Any] = {}
 
 
 class DocumentCache:

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
-from graphql.execution import get_variable_values
+from graphql import OperationType as GraphQLOperationType
 from strawberry.execution import optimized_is_awaitable as is_awaitable
 from strawberry.extensions import AddValidationRules, MaskErrors, MaxTokensLimiter, ValidationCache
 from strawberry.http import GraphQLRequestData
@@ -18,13 +18,15 @@ from schema.compiled.compiler import MAX_VARIANTS, Compiler, OperationPlan, Unsu
 from schema.compiled.documents import CachedDocument, CachedDocuments, DocumentCache
 from schema.compiled.fields import execute_fields, execute_fields_serially
 from schema.compiled.private import StrawberryGraphQLCoreExecutionContext, mask_errors, process_errors
+from schema.compiled.resolvers import DirectResolvers
 from schema.compiled.run import Run
+from schema.compiled.variables import OperationVariables
 
 #: Extensions whose effect the compiled path keeps: parsing, validation and limits hold for a
 #: document once Strawberry has validated it, and error masking is applied to the plan's errors.
 KNOWN_EXTENSIONS = (MaxTokensLimiter, AddValidationRules, ValidationCache, CachedDocuments, MaskErrors)
-#: graphql-core's default bound on variable coercion errors, as Strawberry leaves it.
-MAX_COERCION_ERRORS = 50
+#: Strawberry's operation type of each of graphql-core's (Strawberry's is built from the other's value).
+OPERATION_TYPES = {operation: OperationType(operation.value) for operation in GraphQLOperationType}
 _MISSING = object()
 _CONDITIONS = "conditions"
 
@@ -44,6 +46,7 @@ class CompiledPath:
         self.schema = schema
         self.graphql_schema = schema._schema
         self.documents = documents
+        self.resolvers = DirectResolvers(schema)
 
     @classmethod
     def for_schema(cls, schema: object) -> CompiledPath | None:
@@ -119,20 +122,21 @@ class CompiledPath:
         if entry is None or not entry.validated:
             return None
         operation = _operation(entry.document, name)
-        if operation is None or OperationType(operation.operation.value) not in allowed:
+        if operation is None or OPERATION_TYPES[operation.operation] not in allowed:
             return None
-        variables = get_variable_values(
-            self.graphql_schema, operation.variable_definitions or (), raw or {}, max_errors=MAX_COERCION_ERRORS
-        )
+        operation_name = operation.name.value if operation.name else None
+        definitions = entry.variables.get(operation_name)
+        if definitions is None:
+            definitions = entry.variables[operation_name] = OperationVariables(
+                self.graphql_schema, operation.variable_definitions or ()
+            )
+        variables = definitions.coerce(raw or {})
         if isinstance(variables, list):
             return None
         conditions = entry.plans.get(_CONDITIONS)
         if conditions is None:
             conditions = entry.plans[_CONDITIONS] = condition_variables(entry.document)
-        key = (
-            operation.name.value if operation.name else None,
-            *(variables.coerced.get(n, _MISSING) for n in conditions),
-        )
+        key = (operation_name, *(variables.coerced.get(n, _MISSING) for n in conditions))
         plan = entry.plans.get(key, _MISSING)
         if plan is _MISSING:
             plan = self.compile(entry, operation, variables, key)
@@ -142,7 +146,9 @@ class CompiledPath:
         if len(entry.plans) > MAX_VARIANTS:
             return None
         try:
-            plan: OperationPlan | None = Compiler(self.graphql_schema, entry.document, operation).compile(variables)
+            plan: OperationPlan | None = Compiler(
+                self.graphql_schema, entry.document, operation, self.resolvers
+            ).compile(variables)
         except (Unsupported, RecursionError):
             plan = None
         entry.plans[key] = plan

@@ -55,6 +55,9 @@ class ObjectPlan(Completer):
         return GraphQLError(f"Expected value of type '{self.type}' but got: {inspect(result)}.", self.nodes)
 
 
+#: Classes whose values `is_awaitable` answers False for at once (a subset of Strawberry's own list).
+NEVER_AWAITABLE = frozenset({type(None), bool, int, float, str, list, dict})
+
 #: How a field gets its value.
 BASIC, TYPENAME, RESOLVER = 0, 1, 2
 
@@ -115,9 +118,11 @@ class FieldPlan:
         if leaf is not None:  # an attribute read into a scalar: the path is made only when needed
             try:
                 result = self.getter(source, self.python_name)  # type: ignore[misc]
-                if not is_awaitable(result):
+                if result.__class__ is leaf.passthrough:  # neither awaitable nor changed by coercion
+                    return result
+                if type(result) in NEVER_AWAITABLE or not is_awaitable(result):
                     completed = leaf.value(result)
-                    if not is_awaitable(completed):
+                    if type(completed) in NEVER_AWAITABLE or not is_awaitable(completed):
                         return completed
                     path = Path(parent_path, self.key, self.parent_name)
                     return run.await_completed(completed, self.return_type, self, path)
@@ -137,10 +142,10 @@ class FieldPlan:
             else:
                 args = get_argument_values(self.definition, self.first_node, run.variables) if self.has_args else {}
                 result = self.resolve(source, info, **args)  # type: ignore[misc]
-            if is_awaitable(result):
+            if type(result) not in NEVER_AWAITABLE and is_awaitable(result):
                 return run.complete_awaitable(self.completer, self, info, path, result, self.return_type)
             completed = self.completer.complete(run, self, info, path, result)
-            if is_awaitable(completed):
+            if type(completed) not in NEVER_AWAITABLE and is_awaitable(completed):
                 return run.await_completed(completed, self.return_type, self, path)
         except Exception as raw_error:
             run.handle_field_error(raw_error, self.return_type, self.nodes, path)
@@ -156,7 +161,7 @@ def execute_fields(run: Run, fields: list[FieldPlan], source: Any, path: Path | 
         for field in fields:
             result = field.execute(run, source, path)
             results[field.key] = result
-            if is_awaitable(result):
+            if type(result) not in NEVER_AWAITABLE and is_awaitable(result):
                 awaitable_keys.append(field.key)
     except Exception:
         if awaitable_keys:

@@ -21,6 +21,7 @@ or coercing the variables changes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from starlette.requests import Request
@@ -31,7 +32,7 @@ from strawberry.http.base import BaseView
 from strawberry.types.graphql import OperationType
 
 from schema.compiled.executor import CompiledPath, allowed_operations
-from schema.compiled.private import handle_errors
+from schema.compiled.private import handle_errors, read_body
 
 #: Accept header values answered here: any other is negotiated by Strawberry's view.
 PLAIN_ACCEPTS = frozenset({b"*/*", b"application/json"})
@@ -49,9 +50,16 @@ class LeanPath:
     def __init__(self, view: GraphQL[Any, Any], compiled: CompiledPath) -> None:
         self.view = view
         self.compiled = compiled
+        #: what each method may run, by method and the view's `allow_queries_via_get`, found once
+        self.allowed_by_method = {
+            (method, via_get): frozenset(allowed_operations(method, via_get))
+            for method in ("GET", "POST")
+            for via_get in (False, True)
+        }
         # Strawberry's own hooks are replaced by equivalents without their overhead; a view that
         # overrides one keeps its own.
         view_class = type(view)
+        self.stock_root_value = view_class.get_root_value is GraphQL.get_root_value  # None
         self.stock_sub_response = view_class.get_sub_response is GraphQL.get_sub_response
         self.stock_response = (
             view_class.create_response is GraphQL.create_response and view_class.encode_json is BaseView.encode_json
@@ -75,7 +83,7 @@ class LeanPath:
         if prepared is None:
             return None
         plan, variables = prepared
-        root_value = await view.get_root_value(request)
+        root_value = None if self.stock_root_value else await view.get_root_value(request)
         sub_response = _sub_response() if self.stock_sub_response else await view.get_sub_response(request)
         context = await view.get_context(request, response=sub_response)
         result = await self.compiled.run(plan, variables, data.extensions, context, root_value)
@@ -86,8 +94,10 @@ class LeanPath:
             return _json_response(_ENCODER.encode(response_data).encode(), sub_response)
         return view.create_response(response_data, sub_response)
 
-    def allowed(self, method: str) -> set[OperationType]:
-        return allowed_operations(method, self.view.allow_queries_via_get)
+    def allowed(self, method: str) -> Collection[OperationType]:
+        via_get = self.view.allow_queries_via_get
+        allowed = self.allowed_by_method.get((method, via_get))
+        return allowed_operations(method, via_get) if allowed is None else allowed
 
     async def request_data(self, request: Request) -> GraphQLRequestData | None:
         """The request's operation when the request is plain (see the module docstring), else None."""
@@ -106,7 +116,7 @@ class LeanPath:
         if method == "POST":
             if content_type is None or content_type.partition(b";")[0].strip() != JSON_MEDIA_TYPE:
                 return None
-            decoded = self.decode(await request.body())
+            decoded = self.decode(await read_body(request))
         elif method == "GET":
             decoded = self.query_params(request)
         else:

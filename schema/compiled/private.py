@@ -15,6 +15,12 @@ so that a compiled plan behaves as it does:
   or extensions, which reads `field.default_resolver(source, field.python_name)`.
 - `graphql.execution.executor.CollectedErrors`: the executor's error list, which drops errors
   below a position already nulled by error propagation.
+- `GraphQLCoreConverter._get_field_exception_handlers(field)`: the schema's exception handlers that
+  can apply to a field, which its resolver consults on every error (schema/compiled/resolvers.py
+  calls a resolver directly only where there are none).
+- Starlette's `Request._body`, `_stream_consumed` and `_is_disconnected` (starlette 1.x,
+  starlette/requests.py): `read_body` is `Request.body()` without its async generator, leaving the
+  request as `body()` leaves it, so that Strawberry's view reads the same bytes after it.
 - `AsyncBaseHTTPView._handle_errors(errors, response_data)`: the view's hook for a result with
   errors ("used by the Sentry integration"), which the lean HTTP path calls as `run` does.
 """
@@ -25,20 +31,25 @@ from typing import Any
 
 from graphql import GraphQLError
 from graphql.execution.executor import CollectedErrors
+from starlette.requests import ClientDisconnect, Request
 from strawberry.extensions import MaskErrors
 from strawberry.http.async_base_view import AsyncBaseHTTPView
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as ResolveInfo
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
 __all__ = [
     "CollectedErrors",
+    "field_exception_handlers",
     "ResolveInfo",
     "StrawberryGraphQLCoreExecutionContext",
     "handle_errors",
     "is_default_resolver",
     "mask_errors",
     "process_errors",
+    "read_body",
 ]
 
 
@@ -59,3 +70,30 @@ def process_errors(schema: BaseSchema, errors: list[GraphQLError]) -> None:
 
 def mask_errors(extension: MaskErrors, result: object) -> None:
     extension._process_result(result)
+
+
+def field_exception_handlers(converter: GraphQLCoreConverter, field: StrawberryField) -> tuple[Any, ...]:
+    return converter._get_field_exception_handlers(field)
+
+
+async def read_body(request: Request) -> bytes:
+    """`await request.body()`: the messages received until the last, their bodies joined and kept on
+    the request; a disconnect raises ClientDisconnect."""
+    if hasattr(request, "_body") or request._stream_consumed:
+        return await request.body()
+    chunks: list[bytes] = []
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            body = message.get("body", b"")
+            if body:
+                chunks.append(body)
+            if not message.get("more_body", False):
+                request._stream_consumed = True
+                break
+        elif message["type"] == "http.disconnect":
+            request._is_disconnected = True
+            raise ClientDisconnect()
+    request._body = b"".join(chunks)
+    return request._body
