@@ -37,7 +37,7 @@ from server.settings import Settings
 
 _T = TypeVar("_T")
 #: How much nicer than the event loop's thread the hashing threads run (Linux: 0 highest .. 19 lowest).
-HASHING_NICENESS = 10
+HASHING_NICENESS = 19
 #: One lane per hash: more lanes would spawn threads inside the C library, past the pool's bound.
 PARALLELISM = 1
 
