@@ -105,6 +105,11 @@ async def close_database() -> None:
     await Tortoise.close_connections()
 
 
+def parameters(dialect: str, count: int) -> list[str]:
+    """`count` placeholders of hand-written SQL in `dialect`'s style: $1, $2, ... on PostgreSQL, ? on SQLite."""
+    return [f"${n}" for n in range(1, count + 1)] if dialect == "postgres" else ["?"] * count
+
+
 def database_connection() -> BaseDBAsyncClient:
     """The connection every model uses, in the current Tortoise context (what `Model._meta.db` returns)."""
     return get_connection(CONNECTION)

@@ -16,6 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Subquery
 
 from models import Session, SessionEventType
+from server.database import parameters
 from server.services.session_deletes import DeletedSession, Ending, end_sessions
 from server.services.session_events import SessionEventRecord, record_events
 
@@ -59,10 +60,8 @@ async def record_session_start(
 
 
 async def _record_last_login(connection: BaseDBAsyncClient, user_id: int, now: datetime) -> None:
-    placeholders = ("$1", "$2") if connection.capabilities.dialect == "postgres" else ("?", "?")
-    await connection.execute_query(
-        "UPDATE users SET last_login = {} WHERE id = {}".format(*placeholders), [now, user_id]
-    )
+    statement = "UPDATE users SET last_login = {} WHERE id = {}".format(*parameters(connection.capabilities.dialect, 2))
+    await connection.execute_query(statement, [now, user_id])
 
 
 async def end_sessions_over_limit(
@@ -84,7 +83,7 @@ async def end_sessions_over_limit(
 _LIVE_OWN_SESSIONS = (
     "SELECT count(*) FROM sessions WHERE user_id = {} AND impersonator_id IS NULL AND NOT invalidated AND expires > {}"
 )
-_COUNT_STATEMENTS = {"postgres": _LIVE_OWN_SESSIONS.format("$1", "$2"), "sqlite": _LIVE_OWN_SESSIONS.format("?", "?")}
+_COUNT_STATEMENTS = {dialect: _LIVE_OWN_SESSIONS.format(*parameters(dialect, 2)) for dialect in ("postgres", "sqlite")}
 
 
 async def _live_own_sessions(connection: BaseDBAsyncClient, user_id: int, now: datetime) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models import Order, OrderLine, Session, User
+from server.database import parameters
 from server.services.errors import StaleCredentialsError
 
 #: How long a guest session ended by a login is remembered as ended (invalidated, then cleaned as
@@ -46,10 +47,8 @@ async def lock_for_login(user: User, guest_order_id: int | None, connection: Bas
 
 
 async def _locked_rows(connection: BaseDBAsyncClient, template: str, row_id: int) -> list[Any]:
-    if connection.capabilities.dialect == "postgres":
-        statement = template.format("$1") + " FOR UPDATE"
-    else:
-        statement = template.format("?")
+    dialect = connection.capabilities.dialect
+    statement = template.format(*parameters(dialect, 1)) + (" FOR UPDATE" if dialect == "postgres" else "")
     return list((await connection.execute_query(statement, [row_id]))[1])
 
 

@@ -19,7 +19,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models.enums import PERMISSION_ORDER, Permission, SessionType
 from server.cached_session import CachedSessionUser, UserChannelPermissions
-from server.database import database_connection
+from server.database import database_connection, parameters
 from server.sqlite_reads import loop_thread_reader
 
 _LOOKUP = """SELECT s.id, s.type, s.created_at, s.expires, s.last_active_at, s.invalidated, s.remember_me,
@@ -54,13 +54,18 @@ _GUEST_COLUMNS = (
 )
 
 
+def _insert(dialect: str, columns: tuple[str, ...]) -> str:
+    """The INSERT of a session row with `columns`, returning its id on PostgreSQL (SQLite's driver gives
+    the new row's id as lastrowid)."""
+    values = ", ".join(parameters(dialect, len(columns)))
+    returning = " RETURNING id" if dialect == "postgres" else ""
+    return f"INSERT INTO sessions ({', '.join(columns)}) VALUES ({values}){returning}"
+
+
 def _statements(dialect: str) -> tuple[str, str]:
     """(lookup, guest insert) with the dialect's placeholders; the insert returns the new id on PostgreSQL
     (on SQLite the driver's lastrowid is that id)."""
-    postgres = dialect == "postgres"
-    placeholders = [f"${n}" if postgres else "?" for n in range(1, len(_GUEST_COLUMNS) + 1)]
-    insert = f"INSERT INTO sessions ({', '.join(_GUEST_COLUMNS)}) VALUES ({', '.join(placeholders)})"
-    return _LOOKUP.format(placeholders[0]), insert + (" RETURNING id" if postgres else "")
+    return _LOOKUP.format(parameters(dialect, 1)[0]), _insert(dialect, _GUEST_COLUMNS)
 
 
 _STATEMENTS = {dialect: _statements(dialect) for dialect in ("sqlite", "postgres")}
@@ -75,14 +80,7 @@ _LOGIN_COLUMNS = _GUEST_COLUMNS + (
 )
 
 
-def _login_insert(dialect: str) -> str:
-    postgres = dialect == "postgres"
-    placeholders = [f"${n}" if postgres else "?" for n in range(1, len(_LOGIN_COLUMNS) + 1)]
-    insert = f"INSERT INTO sessions ({', '.join(_LOGIN_COLUMNS)}) VALUES ({', '.join(placeholders)})"
-    return insert + (" RETURNING id" if postgres else "")
-
-
-_LOGIN_INSERTS = {dialect: _login_insert(dialect) for dialect in ("sqlite", "postgres")}
+_LOGIN_INSERTS = {dialect: _insert(dialect, _LOGIN_COLUMNS) for dialect in ("sqlite", "postgres")}
 
 
 def lookup_statement(dialect: str) -> str:
