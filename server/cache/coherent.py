@@ -234,6 +234,10 @@ class CoherentSessionCache:
             except Exception as error:
                 failure = error
         await local
+        if not messages:  # no key named: nothing for another instance to drop
+            if failure is not None:
+                raise failure
+            return
         numbers = self.membership.numbered(len(messages))
         for message, number in zip(messages, numbers, strict=True):
             try:

@@ -382,3 +382,11 @@ async def test_randomly_slow_listeners_never_answer_with_a_copy_once_its_delete_
         assert (await pair.b.lookup(key))[0] is None, f"trial {trial}, B held {delay} s"
         await eventually(lambda: not held.holding, 2.0)
         await eventually(lambda: pair.b.trusted, 2.0)
+
+
+async def test_a_delete_of_no_key_publishes_nothing_and_waits_for_nobody(pair: Pair) -> None:
+    sent = _sample("session_service_invalidations_sent_total")
+
+    await asyncio.wait_for(pair.a.delete_many([]), PROPAGATION_SECONDS)
+
+    assert _sample("session_service_invalidations_sent_total") == sent
