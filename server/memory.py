@@ -58,3 +58,17 @@ def release_free_memory() -> bool:
     gc.collect()
     malloc_trim = getattr(_glibc(), "malloc_trim", None)
     return malloc_trim is not None and malloc_trim(0) == 1
+
+
+def freeze_startup_objects() -> int:
+    """Leave what start-up made (modules, the schema, its compiled types) out of every later garbage
+    collection; how many objects that is. Called by the serving process once its app is built.
+
+    They live as long as the process, yet a full collection walks all of them: ~80,000 objects once
+    the app is built, a pass of tens of milliseconds that, during traffic, holds the event loop in the
+    middle of whatever requests are waiting. Frozen, a full collection walks only what was made since.
+    Garbage is collected first, so nothing frozen is garbage already.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

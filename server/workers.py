@@ -51,7 +51,7 @@ def create_worker_app() -> Starlette:
     from server.cli import configure_logging
     from server.env_file import environment
     from server.http_protocol import limit_worker_protocol
-    from server.memory import limit_arenas
+    from server.memory import freeze_startup_objects, limit_arenas
     from server.services import passwords
     from server.settings import Settings
 
@@ -60,7 +60,9 @@ def create_worker_app() -> Starlette:
     configure_logging(settings, serving=True)
     passwords.configure(settings)
     limit_worker_protocol(settings.max_header_bytes)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app
 
 
 class Supervisor(Multiprocess):

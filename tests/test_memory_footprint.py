@@ -5,14 +5,17 @@ Each check runs in a fresh interpreter, since arenas and the heap belong to the 
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import subprocess
 import sys
 import textwrap
+import weakref
 
 import pytest
 
+from server.memory import freeze_startup_objects
 from tests.live_server import REPO_ROOT
 
 pytestmark = pytest.mark.skipif(
@@ -101,3 +104,21 @@ def test_what_password_hashing_left_behind_is_given_back() -> None:
 
     assert released == "True"
     assert int(before) - int(after) >= 15
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_start_up_objects_are_frozen_and_later_garbage_is_still_collected() -> None:
+    try:
+        frozen = freeze_startup_objects()
+        assert frozen == gc.get_freeze_count() > 1000  # every object alive now, the modules among them
+        node = _Node()  # a cycle made after the freeze
+        gone = weakref.ref(node)
+        del node
+        gc.collect()
+        assert gone() is None
+    finally:
+        gc.unfreeze()

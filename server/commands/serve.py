@@ -51,6 +51,7 @@ def _serve_one(settings: Settings) -> int:
 
     from server.app import create_app
     from server.http_protocol import head_limited_protocol
+    from server.memory import freeze_startup_objects
 
     # Migrate before serving, so an unreachable database is one clear line rather than a traceback.
     try:
@@ -61,8 +62,10 @@ def _serve_one(settings: Settings) -> int:
     with _metrics_listener(settings) as listening:
         if not listening:
             return EXIT_FAILURE
+        app = create_app(settings)
+        freeze_startup_objects()
         uvicorn.run(
-            create_app(settings),
+            app,
             http=head_limited_protocol(settings.max_header_bytes),
             **_uvicorn_options(settings),
         )
