@@ -48,7 +48,7 @@ class Invalidation:
         body: dict[str, Any] = {"s": self.sender, "c": True} if self.clear else {"s": self.sender, "k": self.keys}
         if self.number:
             body["n"] = self.number
-        return json.dumps(body, separators=(",", ":"))
+        return _compact(body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class Beat:
     number: int
 
     def encode(self) -> str:
-        return json.dumps({"t": "beat", "s": self.sender, "n": self.number}, separators=(",", ":"))
+        return _compact({"t": "beat", "s": self.sender, "n": self.number})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ class Departure:
     sender: str
 
     def encode(self) -> str:
-        return json.dumps({"t": "departure", "s": self.sender}, separators=(",", ":"))
+        return _compact({"t": "departure", "s": self.sender})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +80,15 @@ class Acknowledgement:
     number: int
 
     def encode(self) -> str:
-        return json.dumps({"t": "ack", "s": self.sender, "n": self.number}, separators=(",", ":"))
+        return _compact({"t": "ack", "s": self.sender, "n": self.number})
 
 
 Message = Invalidation | Beat | Departure | Acknowledgement
+
+
+def _compact(body: dict[str, Any]) -> str:
+    """A message's JSON without spaces (NOTIFY carries at most 8000 bytes)."""
+    return json.dumps(body, separators=(",", ":"))
 
 
 def decode(payload: str | bytes) -> Message:
