@@ -73,27 +73,45 @@ class SessionGraphQL(GraphQL[Context, None]):
         GraphQL over HTTP (server/graphql_http.py): Strawberry's HTTPExceptions (and ours) answer a
         JSON error body instead of its plain text, a mutation in a GET the specification's 405; the
         answer takes the negotiated media type and what `process_result` noted about its errors."""
+        if context is UNSET and root_value is UNSET and isinstance(request, Request):
+            response = await self.respond_plain(request)
+            if response is not None:
+                return response
         try:
-            if self.lean is not None and context is UNSET and root_value is UNSET and isinstance(request, Request):
-                response = await self.lean.respond(request)
-                if response is not None:  # the lean path takes only Accepts answered in application/json
-                    return finish_response(request, response, negotiated=False)
             answer = await super().run(request, context, root_value)  # type: ignore[arg-type]
             return finish_response(request, answer) if isinstance(request, Request) else answer
-        except HTTPException as error:
-            assert isinstance(request, Request)
-            return refusal_response(_as_specified(error, request), request.headers.get("accept"))
         except Exception as error:
-            if not isinstance(request, Request) or not is_database_unavailable(error):
+            if not isinstance(request, Request):
                 raise
-            logger.warning("database unavailable (%s) while building the request context", type(error).__name__)
-            return error_response(
-                503,
-                DATABASE_UNAVAILABLE_MESSAGE,
-                INTERNAL_SERVER_ERROR,
-                accept=request.headers.get("accept"),
-                extensions=DATABASE_UNAVAILABLE_EXTENSIONS,
-            )
+            return self._refusal(error, request)
+
+    async def respond_plain(self, request: Request) -> Response | None:
+        """The answer of the lean path (schema/compiled/lean.py) to a plain request of a compiled
+        operation, refusals included; None, with nothing done, for any other request."""
+        if self.lean is None:
+            return None
+        try:
+            response = await self.lean.respond(request)
+        except Exception as error:
+            return self._refusal(error, request)
+        # the lean path takes only Accepts answered in application/json
+        return None if response is None else finish_response(request, response, negotiated=False)
+
+    def _refusal(self, error: Exception, request: Request) -> Response:
+        """The answer to an error that escaped the view: a refusal as a JSON error body, a lost
+        database a 503; any other is raised again (a 500, its traceback logged by Starlette)."""
+        if isinstance(error, HTTPException):
+            return refusal_response(_as_specified(error, request), request.headers.get("accept"))
+        if not is_database_unavailable(error):
+            raise error
+        logger.warning("database unavailable (%s) while building the request context", type(error).__name__)
+        return error_response(
+            503,
+            DATABASE_UNAVAILABLE_MESSAGE,
+            INTERNAL_SERVER_ERROR,
+            accept=request.headers.get("accept"),
+            extensions=DATABASE_UNAVAILABLE_EXTENSIONS,
+        )
 
     def decode_json(self, data: str | bytes) -> object:
         """json.loads, but bytes that are not UTF-8, numbers beyond int()'s digit limit and nesting beyond

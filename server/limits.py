@@ -45,7 +45,7 @@ class BodySizeLimit:
                 return
             chunks.append(chunk)
             more_body = message.get("more_body", False)
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         body = error_body(f"Request body is larger than {self.max_bytes} bytes", PAYLOAD_TOO_LARGE)
@@ -75,7 +75,7 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """The body as one message, then the client's own messages (a disconnect)."""
     sent = False
 
