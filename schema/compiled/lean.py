@@ -20,7 +20,6 @@ or coercing the variables changes nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from typing import Any
 
@@ -28,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
-from strawberry.http.base import BaseView
 from strawberry.types.graphql import OperationType
 
 from schema.compiled.executor import CompiledPath, allowed_operations
@@ -38,8 +36,6 @@ from schema.compiled.private import handle_errors, read_body
 PLAIN_ACCEPTS = frozenset({b"*/*", b"application/json"})
 JSON_MEDIA_TYPE = b"application/json"
 _REQUEST_FIELDS = ("query", "variables", "operationName", "extensions")
-#: `BaseView.encode_json` (`json.dumps(data, separators=(",", ":"))`) without a new encoder per call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
 _JSON_HEADER = (b"content-type", b"application/json")
 _OK = 200
 
@@ -61,9 +57,7 @@ class LeanPath:
         view_class = type(view)
         self.stock_root_value = view_class.get_root_value is GraphQL.get_root_value  # None
         self.stock_sub_response = view_class.get_sub_response is GraphQL.get_sub_response
-        self.stock_response = (
-            view_class.create_response is GraphQL.create_response and view_class.encode_json is BaseView.encode_json
-        )
+        self.stock_response = view_class.create_response is GraphQL.create_response
 
     @classmethod
     def for_view(cls, view: GraphQL[Any, Any], compiled: CompiledPath | None) -> LeanPath | None:
@@ -91,7 +85,8 @@ class LeanPath:
         if result.errors:
             handle_errors(view, result.errors, response_data)
         if self.stock_response:
-            return _json_response(_ENCODER.encode(response_data).encode(), sub_response)
+            body = view.encode_json(response_data)
+            return _json_response(body if isinstance(body, bytes) else body.encode(), sub_response)
         return view.create_response(response_data, sub_response)
 
     def allowed(self, method: str) -> Collection[OperationType]:
