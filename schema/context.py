@@ -20,6 +20,7 @@ from server.services.session import EndedByLogin
 from server.settings import Settings
 from server.tokens import (
     COOKIE,
+    RequestHeaders,
     clear_session_cookie,
     read_session_tokens,
     refresh_session_cookie,
@@ -40,10 +41,16 @@ class Context:
 
     @classmethod
     async def build(
-        cls, request: Request, response: Response, settings: Settings, services: Services, channel: Channel
+        cls,
+        request: Request,
+        response: Response,
+        settings: Settings,
+        services: Services,
+        channel: Channel,
+        headers: RequestHeaders,
     ) -> Context:
         context = cls(request, response, settings, services, channel)
-        for token, source in read_session_tokens(request, settings):
+        for token, source in read_session_tokens(request, headers, settings):
             started = time.perf_counter()
             # The token is this request's own credential: its use is the session's activity.
             session, slid = await services.sessions.resolve_token(token, context.client)

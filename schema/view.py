@@ -49,6 +49,7 @@ from server.playground import playground_page
 from server.services import Services
 from server.services.text import is_storable
 from server.settings import Settings
+from server.tokens import RequestHeaders
 
 #: The encoding of what orjson refuses: compact as orjson's, non-ASCII characters escaped.
 _FALLBACK_ENCODER = json.JSONEncoder(separators=(",", ":"))
@@ -59,6 +60,7 @@ class SessionGraphQL(GraphQL[Context, None]):
         ide = "graphiql" if settings.graphiql else None  # without it, GET text/html is 404
         super().__init__(schema, graphql_ide=ide, subscription_protocols=())  # type: ignore[arg-type]
         self.settings = settings
+        self.channel_token_header = settings.channel_token_header.lower().encode("latin-1")
         self.compiled = CompiledPath.for_schema(schema)  # None: every operation runs through Strawberry
         self.lean = LeanPath.for_view(self, self.compiled)  # None: every request through Strawberry's view
 
@@ -144,13 +146,13 @@ class SessionGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         assert isinstance(request, Request) and isinstance(response, Response)
-        services: Services = request.state.services
-        channel_token = request.headers.get(self.settings.channel_token_header)
-        channel = await services.channels.get_channel_from_token(channel_token)
+        services: Services = request.scope["state"]["services"]
+        headers = RequestHeaders(request, self.channel_token_header)
+        channel = await services.channels.get_channel_from_token(headers.channel_token)
         if channel is None:
             message = f"No channel matches the {self.settings.channel_token_header} header"
             raise Refusal(400, message, CHANNEL_NOT_FOUND)
-        return await Context.build(request, response, self.settings, services, channel)
+        return await Context.build(request, response, self.settings, services, channel, headers)
 
     async def execute_single(
         self,

@@ -14,15 +14,39 @@ COOKIE = "cookie"
 BEARER = "bearer"
 
 
-def read_session_tokens(request: Request, settings: Settings) -> list[tuple[str, str]]:
+class RequestHeaders:
+    """What the request context reads of a request's headers, found in one pass over them: the first
+    value of the channel token header and of Authorization (as `Headers.get` finds them), and whether
+    any Cookie header came (cookies are then read as Starlette reads them, from every such header)."""
+
+    __slots__ = ("authorization", "channel_token", "has_cookie")
+
+    def __init__(self, request: Request, channel_token_header: bytes) -> None:
+        channel_token = authorization = None
+        has_cookie = False
+        for name, value in request.scope["headers"]:
+            if name == channel_token_header:
+                if channel_token is None:
+                    channel_token = value
+            elif name == b"authorization":
+                if authorization is None:
+                    authorization = value
+            elif name == b"cookie":
+                has_cookie = True
+        self.channel_token: str | None = None if channel_token is None else channel_token.decode("latin-1")
+        self.authorization: str | None = None if authorization is None else authorization.decode("latin-1")
+        self.has_cookie = has_cookie
+
+
+def read_session_tokens(request: Request, headers: RequestHeaders, settings: Settings) -> list[tuple[str, str]]:
     """The presented tokens with where each came from, in the order to try them: cookie, then bearer."""
     found: list[tuple[str, str]] = []
-    if settings.uses_cookie:
+    if settings.uses_cookie and headers.has_cookie:
         token = request.cookies.get(settings.session_cookie_name)
         if token:
             found.append((token, COOKIE))
-    if settings.uses_bearer:
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if settings.uses_bearer and headers.authorization:
+        scheme, _, credentials = headers.authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             found.append((credentials.strip(), BEARER))
     return found
