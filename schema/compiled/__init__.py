@@ -33,10 +33,12 @@ How a request flows (the view calls `CompiledPath.execute`, which answers None t
    MaskErrors extension (CodedErrors); the view's `process_result` and response are unchanged.
 6. `lean.py`: a plain request (a POST with a JSON body or a GET with a query, Accept absent, `*/*`
    or application/json, one operation) whose operation has a plan skips Strawberry's view: the
-   view's `run` asks `LeanPath.respond` first, which reads the request, prepares the plan and
-   only then calls the view's own hooks in Strawberry's order (root value, sub-response, context,
-   `process_result`) and writes the JSON as Strawberry's `create_response` would. Anything else,
-   and any request it does not take, goes through Strawberry's view (to the plan or not).
+   view's `respond_plain` (called by `run`, and for a POST of exactly application/json by
+   server/graphql_lane.py before Starlette's routing) asks `LeanPath.respond`, which reads the
+   request, prepares the plan and only then calls the view's own hooks in Strawberry's order (root
+   value, sub-response, context, `process_result`) and writes the JSON with the view's
+   `encode_json` as Strawberry's `create_response` would. Anything else, and any request it does
+   not take, goes through Strawberry's view (to the plan or not).
 
 What falls back to Strawberry: the first request of each document; documents that do not parse
 or validate; introspection (`__schema`, `__type`); subscriptions; operation directives; variables
