@@ -19,8 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from schema.compiled.private import read_body
 from schema.view import SessionGraphQL
 from server.limits import replay_body
-
-JSON_MEDIA_TYPE = b"application/json"
+from server.request_policy import JSON_BYTES, first_content_type
 
 
 class GraphQLLane:
@@ -42,15 +41,11 @@ class GraphQLLane:
         await response(scope, receive, send)
 
     def _takes(self, scope: Scope) -> bool:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or scope["path"] != self.path
-            or scope.get("root_path")
-            or self.view.lean is None
-        ):
-            return False
-        for name, value in scope["headers"]:
-            if name == b"content-type":  # the first one, as the request policy reads it
-                return value == JSON_MEDIA_TYPE  # type: ignore[no-any-return]
-        return False
+        return (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == self.path
+            and not scope.get("root_path")
+            and self.view.lean is not None
+            and first_content_type(scope) == JSON_BYTES  # what the request policy lets through unchanged
+        )

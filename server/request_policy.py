@@ -51,7 +51,7 @@ class RequestPolicy:
     def _refusal(self, scope: Scope) -> Response | None:
         method = scope["method"]
         if method == "POST":
-            if _first_content_type(scope) == JSON_BYTES:  # the common case, without decoding
+            if first_content_type(scope) == JSON_BYTES:  # the common case, without decoding
                 return None
             headers = Headers(scope=scope)
             # Media types are case-insensitive (RFC 9110 8.3.1); parameters such as charset may follow.
@@ -83,7 +83,7 @@ def request_policy_middleware(settings: Settings) -> Middleware:
     return Middleware(RequestPolicy, session_cookie=settings.session_cookie_name if settings.uses_cookie else None)
 
 
-def _first_content_type(scope: Scope) -> bytes | None:
+def first_content_type(scope: Scope) -> bytes | None:
     """The first content-type header's value, as `Headers.get` would find it (ASGI names are lower case)."""
     for name, value in scope["headers"]:
         if name == b"content-type":
