@@ -3,11 +3,12 @@
 Request policy (what another site could make a browser send) is the route's middleware,
 server/request_policy.py, which also hands on the content-type with its media type lower-cased for
 Strawberry's case-sensitive check. The view only adapts Strawberry and overrides it in three places:
-JSON (`decode_json`, and `encode_json` with orjson), a lost database while the context is built (`run`) and the GraphiQL
-page, served with its assets from this origin (`render_graphql_ide`, server/playground/). GraphQL
-over HTTP (server/graphql_http.py) takes two more touches: `run` answers every refusal as a JSON error
-body in the negotiated media type, and `process_result` notes what a response's errors change in its
-HTTP answer (400 without `data` for a request error in application/graphql-response+json, Retry-After).
+JSON (`decode_json`, and `encode_json` with orjson), a lost database while the context is built
+(`run`) and the GraphiQL page, served with its assets from this origin (`render_graphql_ide`,
+server/playground/). GraphQL over HTTP (server/graphql_http.py) takes two more touches: `run`
+answers every refusal as a JSON error body in the negotiated media type, and `process_result` notes
+what a response's errors change in its HTTP answer (400 without `data` for a request error in
+application/graphql-response+json, Retry-After).
 
 Executing a single operation (`execute_single`) first tries the compiled path (schema/compiled/):
 a validated document runs from its plan, with Strawberry's semantics and errors, and anything the

@@ -25,12 +25,10 @@ class RequestHeaders:
         channel_token = authorization = None
         has_cookie = False
         for name, value in request.scope["headers"]:
-            if name == channel_token_header:
-                if channel_token is None:
-                    channel_token = value
-            elif name == b"authorization":
-                if authorization is None:
-                    authorization = value
+            if name == channel_token_header and channel_token is None:
+                channel_token = value
+            if name == b"authorization" and authorization is None:
+                authorization = value
             elif name == b"cookie":
                 has_cookie = True
         self.channel_token: str | None = None if channel_token is None else channel_token.decode("latin-1")
