@@ -174,12 +174,9 @@ async def insert_guest_session(
     columns (SessionActivity.first_columns: created_at, expires, last_active_at, seen_at, client_address,
     user_agent)."""
     db = using or database_connection()
-    created_at = columns["created_at"]
-    values = [token_hash, SessionType.ANONYMOUS.value, False, True, active_channel_id, created_at, created_at]
-    values += [columns[name] for name in _GUEST_COLUMNS[len(values) :]]
-    inserted = await db.execute_insert(_STATEMENTS[db.capabilities.dialect][1], values)
-    session_id = inserted if isinstance(inserted, int) else inserted[0]  # lastrowid, or the RETURNING row
-    return StoredSession.new_guest(session_id, token_hash, created_at, columns["expires"], active_channel_id)
+    values = _new_session_values(token_hash, SessionType.ANONYMOUS, True, active_channel_id, columns)
+    session_id = await _insert_row(db, _STATEMENTS[db.capabilities.dialect][1], values)
+    return StoredSession.new_guest(session_id, token_hash, columns["created_at"], columns["expires"], active_channel_id)
 
 
 async def insert_authenticated_session(
@@ -197,19 +194,28 @@ async def insert_authenticated_session(
 ) -> int:
     """Store a new session of `user_id` in one INSERT on `connection` (the login's transaction); its id.
     `columns` are its lifetime and origin columns, as for `insert_guest_session`."""
-    created_at = columns["created_at"]
-    values = [
-        token_hash,
-        SessionType.AUTHENTICATED.value,
-        False,
-        remember_me,
-        active_channel_id,
-        created_at,
-        created_at,
-    ]
-    values += [columns[name] for name in _GUEST_COLUMNS[len(values) :]]
+    values = _new_session_values(token_hash, SessionType.AUTHENTICATED, remember_me, active_channel_id, columns)
     values += [user_id, authentication_strategy, authenticated_at, impersonator_id, active_order_id]
-    inserted = await connection.execute_insert(_LOGIN_INSERTS[connection.capabilities.dialect], values)
+    return await _insert_row(connection, _LOGIN_INSERTS[connection.capabilities.dialect], values)
+
+
+def _new_session_values(
+    token_hash: str,
+    session_type: SessionType,
+    remember_me: bool,
+    active_channel_id: int | None,
+    columns: dict[str, Any],
+) -> list[Any]:
+    """The values of `_GUEST_COLUMNS` for a new session, in their order."""
+    created_at = columns["created_at"]
+    values = [token_hash, session_type.value, False, remember_me, active_channel_id, created_at, created_at]
+    values += [columns[name] for name in _GUEST_COLUMNS[len(values) :]]
+    return values
+
+
+async def _insert_row(connection: BaseDBAsyncClient, statement: str, values: list[Any]) -> int:
+    """Run a session INSERT; the new row's id (SQLite's lastrowid, or the row PostgreSQL's RETURNING gives)."""
+    inserted = await connection.execute_insert(statement, values)
     return inserted if isinstance(inserted, int) else int(inserted[0])
 
 
